@@ -462,6 +462,12 @@ class Task(AttachedToRecord):
     def __str__(self):
         return self.title
 
+    @property
+    def is_overdue(self) -> bool:
+        from django.utils import timezone
+
+        return not self.done and self.due_date is not None and self.due_date < timezone.localdate()
+
 
 class Activity(AttachedToRecord):
     """What happened to a record and who did it, for its timeline and the dashboard.

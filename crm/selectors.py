@@ -44,6 +44,11 @@ def records_for_user(*, model, user: User) -> QuerySet:
     return qs
 
 
+def record_choices(*, model, user: User) -> QuerySet:
+    """Visible records for a form's drop-down: no joins, no prefetching."""
+    return model.objects.filter(owners_visible_to(user))
+
+
 def record_can_delete(*, record, user: User) -> bool:
     return record.owner_id == user.pk or (user.is_manager and user.team_id is not None)
 
