@@ -25,7 +25,7 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-test system-packages
 	bin/test
 
-# Debian packages the tests drive: Chromium for the browser tests.
+# Debian packages the tests drive: Chromium for the browser tests, gettext for the catalogue check.
 system-packages:
 	@bin/system-packages
 

@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class CrmConfig(AppConfig):
     name = "crm"
     verbose_name = _("CRM")
+
+    def ready(self):
+        from crm import signals  # noqa: F401  (connects the receivers)

@@ -71,7 +71,8 @@ def test_anymail_settings_are_collected_from_prefixed_variables():
 
 
 def _manage(*args, **env):
-    base = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "DEBUG"}}
+    skip = {"DJANGO_SETTINGS_MODULE", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    base = {k: v for k, v in os.environ.items() if k not in skip}
     base.update(DJANGO_SETTINGS_MODULE="crm.settings", **env)
     return subprocess.run(
         [sys.executable, "manage.py", *args],

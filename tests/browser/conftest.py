@@ -35,6 +35,22 @@ def browser():
         browser.close()
 
 
+@pytest.fixture(autouse=True)
+def pipeline_stages(transactional_db):
+    """Live-server tests empty the tables after each test, the stages from the data migration
+    too; put them back. (serialized_rollback cannot be relied on here: once Playwright runs an
+    event loop in this thread, Django hands out a new connection without the serialized copy.)"""
+    from importlib import import_module
+
+    from crm.models import Stage
+
+    defaults = import_module("crm.migrations.0002_groups_and_stages").STAGES
+    for position, (name, probability) in enumerate(defaults):
+        Stage.objects.get_or_create(
+            name=name, defaults={"position": position, "probability": probability}
+        )
+
+
 @pytest.fixture
 def page(browser, live_server):
     context = browser.new_context(base_url=live_server.url, locale="en-GB")
