@@ -95,7 +95,7 @@ def parse_database_url(url: str) -> dict:
 
 
 def anymail_settings_from_env(environ=None) -> dict:
-    """Collect ANYMAIL_* variables into the ANYMAIL dict (ANYMAIL_MAILGUN_API_KEY -> MAILGUN_API_KEY)."""
+    """Collect ANYMAIL_* variables into ANYMAIL (ANYMAIL_MAILGUN_API_KEY -> MAILGUN_API_KEY)."""
     environ = os.environ if environ is None else environ
     prefix = "ANYMAIL_"
     return {key[len(prefix) :]: value for key, value in environ.items() if key.startswith(prefix)}
