@@ -115,6 +115,10 @@ class UserAdmin(DjangoUserAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("groups")
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        services.user_vouch_email(user=obj)
+
     @admin.display(description=_("groups"))
     def roles(self, obj):
         return ", ".join(group.name for group in obj.groups.all()) or "—"

@@ -279,6 +279,25 @@ def task_set_done(*, task: Task, done: bool) -> Task:
     return task
 
 
+def user_vouch_email(*, user: User) -> None:
+    """Mark a user's address as verified, so that they can sign in to the app by email.
+
+    Used when an operator creates or edits a user in the admin: the operator vouches for the
+    address, so the user is not asked to click a verification link first.
+    """
+    from allauth.account.models import EmailAddress as SignInAddress
+
+    if not user.email:
+        return
+    address, _created = SignInAddress.objects.get_or_create(
+        user=user, email__iexact=user.email, defaults={"email": user.email.lower()}
+    )
+    address.verified = True
+    if not SignInAddress.objects.filter(user=user, primary=True).exclude(pk=address.pk).exists():
+        address.primary = True
+    address.save(update_fields=["verified", "primary"])
+
+
 def record_delete(*, record) -> None:
     """Delete a record. Its notes, tasks and activity go with it; mail never does."""
     record.delete()

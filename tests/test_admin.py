@@ -322,3 +322,27 @@ def test_user_add_page_sets_team(admin_client, team):
     response = admin_client.post(_url(User, "add"), data)
     assert response.status_code == 302, response.context["adminform"].form.errors
     assert User.objects.get(username="newrep").team == team
+
+
+def test_a_user_an_operator_adds_can_sign_in_to_the_app_by_email(admin_client, client, team):
+    from allauth.account.models import EmailAddress as SignInAddress
+
+    response = admin_client.post(
+        _url(User, "add"),
+        {
+            "username": "nadia",
+            "usable_password": "true",
+            "password1": "a-Long-passphrase-77",
+            "password2": "a-Long-passphrase-77",
+            "first_name": "Nadia",
+            "email": "Nadia@OurCo.example",
+            "team": team.pk,
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    user = User.objects.get(username="nadia")
+    assert SignInAddress.objects.get(user=user).verified
+    signed_in = client.post(
+        "/accounts/login/", {"login": "nadia@ourco.example", "password": "a-Long-passphrase-77"}
+    )
+    assert signed_in.status_code == 302 and "_auth_user_id" in client.session
