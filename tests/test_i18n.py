@@ -110,7 +110,7 @@ def test_labels_dates_and_numbers_follow_the_language(alice_client):
 
     with translation.override("it"):
         assert translation.gettext("Contacts") == "Contatti"
-        assert date_format(datetime.date(2026, 3, 1)) == "1 Marzo 2026"
+        assert date_format(datetime.date(2026, 3, 1)) == "01 Marzo 2026"
         assert number_format(1234.5, 2, use_l10n=True, force_grouping=True) == "1.234,50"
     response = alice_client.get("/contacts/", HTTP_ACCEPT_LANGUAGE="it")
     assert "Nuovo contatto" in response.content.decode()
