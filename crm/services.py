@@ -81,45 +81,32 @@ def company_save(
 
 
 @transaction.atomic
-def contact_save(
+def person_save(
     *,
-    contact: Contact,
+    record: Contact | Lead,
     actor: User,
     emails: Iterable[str] | None = None,
     phones: Iterable[str] | None = None,
     verb: str = "",
-) -> Contact:
-    creating = contact.pk is None
-    contact.full_clean()
-    contact.save()
+) -> Contact | Lead:
+    """Save a contact or a lead; `emails` and `phones`, when given, replace the current ones."""
+    creating = record.pk is None
+    record.full_clean()
+    record.save()
     if emails is not None:
-        record_set_emails(record=contact, emails=emails)
+        record_set_emails(record=record, emails=emails)
     if phones is not None:
-        record_set_phones(record=contact, phones=phones)
-    activity_record(
-        record=contact, actor=actor, verb=verb or ("created" if creating else "updated")
-    )
-    return contact
+        record_set_phones(record=record, phones=phones)
+    activity_record(record=record, actor=actor, verb=verb or ("created" if creating else "updated"))
+    return record
 
 
-@transaction.atomic
-def lead_save(
-    *,
-    lead: Lead,
-    actor: User,
-    emails: Iterable[str] | None = None,
-    phones: Iterable[str] | None = None,
-    verb: str = "",
-) -> Lead:
-    creating = lead.pk is None
-    lead.full_clean()
-    lead.save()
-    if emails is not None:
-        record_set_emails(record=lead, emails=emails)
-    if phones is not None:
-        record_set_phones(record=lead, phones=phones)
-    activity_record(record=lead, actor=actor, verb=verb or ("created" if creating else "updated"))
-    return lead
+def contact_save(*, contact: Contact, **kwargs) -> Contact:
+    return person_save(record=contact, **kwargs)
+
+
+def lead_save(*, lead: Lead, **kwargs) -> Lead:
+    return person_save(record=lead, **kwargs)
 
 
 @transaction.atomic

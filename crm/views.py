@@ -103,30 +103,16 @@ def record_get(*, kind: str, pk: int, user: User):
     return get_object_or_404(selectors.records_for_user(model=model, user=user), pk=pk)
 
 
-def _save(kind: str, form, user: User, verb: str = ""):
+def _save(kind: str, form, user: User):
     record = form.save(commit=False)
     data = form.cleaned_data
     if kind == "company":
-        return services.company_save(
-            company=record, actor=user, domains=data["domains_text"], verb=verb
+        return services.company_save(company=record, actor=user, domains=data["domains_text"])
+    if kind in ("contact", "lead"):
+        return services.person_save(
+            record=record, actor=user, emails=data["emails_text"], phones=data["phones_text"]
         )
-    if kind == "contact":
-        return services.contact_save(
-            contact=record,
-            actor=user,
-            emails=data["emails_text"],
-            phones=data["phones_text"],
-            verb=verb,
-        )
-    if kind == "lead":
-        return services.lead_save(
-            lead=record,
-            actor=user,
-            emails=data["emails_text"],
-            phones=data["phones_text"],
-            verb=verb,
-        )
-    return services.deal_save(deal=record, actor=user, contacts=data["contacts"], verb=verb)
+    return services.deal_save(deal=record, actor=user, contacts=data["contacts"])
 
 
 # -- lists ------------------------------------------------------------------------------------

@@ -2,8 +2,17 @@
 manages that team, and Charlie works on another team and must see nothing of theirs."""
 
 import pytest
+from django.utils import translation
 
 from tests.factories import TeamFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """Each test starts in English: a request in Italian leaves that language active."""
+    translation.activate("en")
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture
