@@ -161,7 +161,7 @@ class Lead(OwnedRecord):
         EVENT = "event", _("Event")
         OUTBOUND = "outbound", _("Outbound")
         PARTNER = "partner", _("Partner")
-        IMPORT = "import", _("Import")
+        IMPORT = "import", pgettext_lazy("lead source", "Import")
         OTHER = "other", _("Other")
 
     first_name = models.CharField(_("first name"), max_length=100, blank=True)

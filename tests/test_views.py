@@ -178,7 +178,7 @@ def test_editing_a_company_keeps_its_domains_unless_changed(alice_client, record
 def test_the_same_address_on_two_records_is_shown_on_both(alice_client, records, alice):
     services.record_set_emails(record=records["lead"], emails=["ann@acme.com"])
     page = alice_client.get(records["lead"].get_absolute_url()).content.decode()
-    assert "also on" in page and records["contact"].get_absolute_url() in page
+    assert "Also on:" in page and records["contact"].get_absolute_url() in page
 
 
 def test_list_search_filter_sort_and_paginate(alice_client, alice, bob, settings):
