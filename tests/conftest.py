@@ -6,6 +6,9 @@ from django.utils import translation
 
 from tests.factories import TeamFactory, UserFactory
 
+# The real mail servers (Dovecot, SMTP) of tests/mailsync, for the browser tests too.
+pytest_plugins = ["tests.mailsync.fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def english():
