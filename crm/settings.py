@@ -210,6 +210,39 @@ CRM_DEFAULT_CURRENCY = env_str("CRM_DEFAULT_CURRENCY", "EUR")
 CRM_PAGE_SIZE = env_int("CRM_PAGE_SIZE", 25, minimum=1)
 CRM_IMPORT_MAX_BYTES = env_int("CRM_IMPORT_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
 
+
+# Mail sync. Secrets (mailbox passwords, OAuth tokens) are encrypted with MAILSYNC_SECRET_KEYS:
+# comma-separated, newest first, each at least 32 characters (see mailsync/secrets.py).
+def _mailsync_secret_keys() -> list[str]:
+    keys = env_list("MAILSYNC_SECRET_KEYS")
+    if keys:
+        return keys
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "MAILSYNC_SECRET_KEYS must be set when DEBUG is off (see .env.example)"
+        )
+    path = VAR_DIR / "mailsync_secret_key"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return [path.read_text().strip()]
+
+
+MAILSYNC_SECRET_KEYS = _mailsync_secret_keys()
+# Extra certificate authorities to trust for IMAP and SMTP (a PEM file), on top of the system's.
+MAILSYNC_CA_FILE = env_str("MAILSYNC_CA_FILE")
+if MAILSYNC_CA_FILE and not Path(MAILSYNC_CA_FILE).is_file():
+    raise ImproperlyConfigured(f"MAILSYNC_CA_FILE names no file: {MAILSYNC_CA_FILE}")
+MAILSYNC_TIMEOUT = env_int("MAILSYNC_TIMEOUT", 30, minimum=1)
+MAILSYNC_MAX_RECIPIENTS = env_int("MAILSYNC_MAX_RECIPIENTS", 100, minimum=1)
+MAILSYNC_MAX_MESSAGE_BYTES = env_int("MAILSYNC_MAX_MESSAGE_BYTES", 25 * 1024 * 1024, minimum=1024)
+MAILSYNC_MAX_ATTACHMENT_BYTES = env_int(
+    "MAILSYNC_MAX_ATTACHMENT_BYTES", 20 * 1024 * 1024, minimum=1024
+)
+MAILSYNC_FETCH_BATCH = env_int("MAILSYNC_FETCH_BATCH", 50, minimum=1)
+MAILSYNC_SYNC_MINUTES = env_int("MAILSYNC_SYNC_MINUTES", 5, minimum=1)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

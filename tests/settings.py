@@ -3,6 +3,7 @@
 import os
 
 os.environ.setdefault("SECRET_KEY", "tests-only-not-secret-" + "x" * 40)
+os.environ.setdefault("MAILSYNC_SECRET_KEYS", "tests-only-mailsync-key-" + "y" * 40)
 
 from crm.settings import *  # noqa: E402,F403
 

@@ -72,6 +72,7 @@ def test_anymail_settings_are_collected_from_prefixed_variables():
 
 def _manage(*args, **env):
     skip = {"DJANGO_SETTINGS_MODULE", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    skip |= {"MAILSYNC_SECRET_KEYS"}
     base = {k: v for k, v in os.environ.items() if k not in skip}
     base.update(DJANGO_SETTINGS_MODULE="crm.settings", **env)
     return subprocess.run(
@@ -89,6 +90,7 @@ PRODUCTION = {
     "SECRET_KEY": "a-production-secret-that-is-long-and-random-" + "q7Zx" * 10,
     "ALLOWED_HOSTS": "crm.example.com",
     "DATABASE_URL": "sqlite:////tmp/crm-deploy-check.sqlite3",
+    "MAILSYNC_SECRET_KEYS": "a-production-mailsync-key-" + "k" * 32,
 }
 
 

@@ -1,0 +1,24 @@
+from django.db import migrations
+
+
+def create_schedule(apps, schema_editor):
+    Schedule = apps.get_model("django_q", "Schedule")
+    Schedule.objects.update_or_create(
+        name="mailsync: queue due syncs",
+        defaults={
+            "func": "mailsync.tasks.enqueue_due_syncs",
+            "schedule_type": "I",  # every `minutes`
+            "minutes": 1,
+            "repeats": -1,
+        },
+    )
+
+
+def delete_schedule(apps, schema_editor):
+    apps.get_model("django_q", "Schedule").objects.filter(name="mailsync: queue due syncs").delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [("mailsync", "0001_initial"), ("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more")]
+
+    operations = [migrations.RunPython(create_schedule, delete_schedule)]

@@ -1,0 +1,328 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from mailsync import secrets
+from mailsync.errors import CATALOG
+
+ERROR_CODES = [(code, code) for code in CATALOG]
+
+
+class MailAccount(models.Model):
+    """The one mailbox a rep links. How it signs in is one field (`auth`), not a code path."""
+
+    class Auth(models.TextChoices):
+        PASSWORD = "password", _("Password")
+        GOOGLE = "google", _("Google")
+        MICROSOFT = "microsoft", _("Microsoft 365")
+
+    class Security(models.TextChoices):
+        SSL = "ssl", _("SSL/TLS")
+        STARTTLS = "starttls", _("STARTTLS")
+
+    class Status(models.TextChoices):
+        CONNECTED = "connected", _("Connected")
+        SYNCING = "syncing", _("Syncing")
+        ERROR = "error", _("Error")
+        DISABLED = "disabled", _("Disabled")
+        DISCONNECTED = "disconnected", _("Disconnected")
+
+    HISTORY_CHOICES = [
+        (0, _("None: only new mail")),
+        (30, _("1 month")),
+        (90, _("3 months")),
+        (180, _("6 months")),
+        (365, _("12 months")),
+    ]
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.PROTECT,
+        related_name="mail_account",
+    )
+    email = models.EmailField(_("email address"), db_index=True)
+    auth = models.CharField(
+        _("sign-in"), max_length=20, choices=Auth.choices, default=Auth.PASSWORD
+    )
+    login = models.CharField(_("user name"), max_length=254)
+    imap_host = models.CharField(_("IMAP server"), max_length=253)
+    imap_port = models.PositiveIntegerField(_("IMAP port"), default=993)
+    imap_security = models.CharField(
+        _("IMAP security"), max_length=10, choices=Security.choices, default=Security.SSL
+    )
+    smtp_host = models.CharField(_("SMTP server"), max_length=253)
+    smtp_port = models.PositiveIntegerField(_("SMTP port"), default=465)
+    smtp_security = models.CharField(
+        _("SMTP security"), max_length=10, choices=Security.choices, default=Security.SSL
+    )
+    secret_ciphertext = models.TextField(_("secret (encrypted)"), blank=True, editable=False)
+    tls_pin_sha256 = models.CharField(
+        _("pinned certificate (SHA-256)"),
+        max_length=95,
+        blank=True,
+        help_text=_(
+            "Trust exactly this server certificate, by the SHA-256 fingerprint of its DER form "
+            "(hex, colons allowed). Only for a server whose certificate no authority vouches for."
+        ),
+    )
+    history_days = models.PositiveSmallIntegerField(
+        _("history to sync"), choices=HISTORY_CHOICES, default=90
+    )
+    sent_folder_name = models.CharField(_("Sent folder"), max_length=255, blank=True)
+
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.CONNECTED, db_index=True
+    )
+    error_code = models.CharField(_("error"), max_length=40, choices=ERROR_CODES, blank=True)
+    error_detail = models.TextField(_("server's words"), blank=True)
+    error_stage = models.CharField(_("stage"), max_length=40, blank=True)
+    error_since = models.DateTimeField(_("failing since"), null=True, blank=True)
+    failures = models.PositiveIntegerField(_("consecutive failures"), default=0)
+
+    last_sync_at = models.DateTimeField(_("last sync"), null=True, blank=True)
+    last_success_at = models.DateTimeField(_("last successful sync"), null=True, blank=True)
+    next_sync_at = models.DateTimeField(_("next sync"), null=True, blank=True, db_index=True)
+    # The claim that keeps two workers from syncing one account at once (see services).
+    sync_claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    sync_claim = models.CharField(max_length=40, blank=True, editable=False)
+
+    created_at = models.DateTimeField(_("connected"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("mail account")
+        verbose_name_plural = _("mail accounts")
+
+    def __str__(self):
+        return self.email
+
+    @property
+    def secret(self) -> str:
+        return secrets.decrypt(self.secret_ciphertext)
+
+    @secret.setter
+    def secret(self, value: str) -> None:
+        self.secret_ciphertext = secrets.encrypt(value)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status not in (self.Status.DISABLED, self.Status.DISCONNECTED)
+
+
+class MailFolder(models.Model):
+    """A synced folder: where the sync has got to, by UIDVALIDITY and the last UID seen."""
+
+    class Role(models.TextChoices):
+        INBOX = "inbox", _("Inbox")
+        SENT = "sent", _("Sent")
+
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="folders")
+    role = models.CharField(_("role"), max_length=10, choices=Role.choices)
+    name = models.CharField(_("name on the server"), max_length=255)
+    uidvalidity = models.BigIntegerField(_("UIDVALIDITY"), null=True, blank=True)
+    last_uid = models.BigIntegerField(_("last UID"), default=0)
+    last_synced_at = models.DateTimeField(_("last synced"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("mail folder")
+        verbose_name_plural = _("mail folders")
+        constraints = [
+            models.UniqueConstraint(fields=["account", "role"], name="one_folder_per_role")
+        ]
+
+    def __str__(self):
+        return f"{self.account} {self.name}"
+
+
+class Thread(models.Model):
+    subject = models.TextField(_("subject"), blank=True)
+    last_message_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("thread")
+        verbose_name_plural = _("threads")
+
+    def __str__(self):
+        return self.subject or f"#{self.pk}"
+
+
+class Message(models.Model):
+    """One stored message, however many places it was seen in (see Sighting).
+
+    `key` is "mid:<Message-ID>" or, for messages without one, "sha256:<content hash>".
+    """
+
+    key = models.CharField(max_length=300, unique=True)
+    message_id = models.TextField(_("Message-ID"), blank=True)
+    thread = models.ForeignKey(
+        Thread, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    subject = models.TextField(_("subject"), blank=True)
+    date = models.DateTimeField(_("date"), null=True, blank=True, db_index=True)
+    from_address = models.CharField(_("from"), max_length=254, blank=True, db_index=True)
+    from_name = models.CharField(_("from (name)"), max_length=300, blank=True)
+    in_reply_to = models.JSONField(default=list, blank=True)
+    references = models.JSONField(default=list, blank=True)
+    text = models.TextField(blank=True)
+    html = models.TextField(blank=True)
+    snippet = models.CharField(max_length=300, blank=True)
+    size = models.PositiveIntegerField(default=0)
+    recipient_count = models.PositiveIntegerField(default=0)
+    # Kept as headers only (too many recipients, too large, unparseable): the code says why.
+    headers_only = models.BooleanField(default=False)
+    skip_code = models.CharField(max_length=40, choices=ERROR_CODES, blank=True)
+    parse_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        indexes = [models.Index(fields=["message_id"], name="message_mid_idx")]
+
+    def __str__(self):
+        return self.subject or self.key
+
+
+class MessageRaw(models.Model):
+    """The message as received, gzip-compressed: it can be re-parsed and downloaded, never lost."""
+
+    message = models.OneToOneField(
+        Message, primary_key=True, on_delete=models.CASCADE, related_name="raw"
+    )
+    data = models.BinaryField()
+    size = models.PositiveIntegerField()
+
+    def __str__(self):
+        return f"raw #{self.pk} ({self.size} bytes)"
+
+
+class Participant(models.Model):
+    class Role(models.TextChoices):
+        FROM = "from", _("From")
+        SENDER = "sender", _("Sender")
+        REPLY_TO = "reply_to", _("Reply-To")
+        TO = "to", _("To")
+        CC = "cc", _("Cc")
+        BCC = "bcc", _("Bcc")
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="participants")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    address = models.CharField(max_length=254, db_index=True)
+    name = models.CharField(max_length=300, blank=True)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position"]
+
+    def __str__(self):
+        return f"{self.role}: {self.address}"
+
+
+class Sighting(models.Model):
+    """A place a message was seen: an account's folder, at a UID under a UIDVALIDITY."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="sightings")
+    account = models.ForeignKey(
+        MailAccount, null=True, on_delete=models.SET_NULL, related_name="sightings"
+    )
+    folder = models.ForeignKey(
+        MailFolder, null=True, on_delete=models.SET_NULL, related_name="sightings"
+    )
+    uidvalidity = models.BigIntegerField(null=True)
+    uid = models.BigIntegerField(null=True)
+    seen_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["folder", "uidvalidity", "uid"],
+                condition=Q(folder__isnull=False),
+                name="one_sighting_per_uid",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.folder} UID {self.uid}"
+
+
+def attachment_path(instance, filename):
+    return f"attachments/{instance.message_id}/{filename}"
+
+
+class Attachment(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=255)
+    content_id = models.CharField(max_length=255, blank=True)
+    inline = models.BooleanField(default=False)
+    size = models.PositiveIntegerField()
+    file = models.FileField(upload_to=attachment_path, max_length=400, blank=True)
+    # Not stored (over MAILSYNC_MAX_ATTACHMENT_BYTES): the raw message still has it.
+    omitted = models.BooleanField(default=False)
+
+    def __str__(self):
+        return self.filename
+
+
+class SkipEntry(models.Model):
+    """The skip ledger: a message the sync did not import in full, and why (an ERRORS.md code).
+
+    Kept with the message's headers so that a rep asking "why is this email not here?" gets an
+    answer, even when nothing else of the message was stored.
+    """
+
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="skips")
+    folder = models.ForeignKey(MailFolder, null=True, on_delete=models.SET_NULL, related_name="+")
+    uidvalidity = models.BigIntegerField(null=True)
+    uid = models.BigIntegerField(null=True)
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="skips"
+    )
+    code = models.CharField(_("code"), max_length=40, choices=ERROR_CODES, db_index=True)
+    detail = models.TextField(_("detail"), blank=True)
+    header_message_id = models.TextField(_("Message-ID"), blank=True)
+    subject = models.TextField(blank=True)
+    from_address = models.CharField(max_length=254, blank=True)
+    date = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("skipped message")
+        verbose_name_plural = _("skipped messages")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["folder", "uidvalidity", "uid", "code"],
+                condition=Q(folder__isnull=False),
+                name="one_skip_per_uid_and_code",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.code}: {self.subject or self.header_message_id}"
+
+
+class SyncRun(models.Model):
+    class Outcome(models.TextChoices):
+        RUNNING = "running", _("Running")
+        OK = "ok", _("OK")
+        ERROR = "error", _("Error")
+
+    account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="runs")
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.RUNNING)
+    imported = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    error_code = models.CharField(max_length=40, choices=ERROR_CODES, blank=True)
+    error_detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self):
+        return f"{self.account} {self.started_at:%Y-%m-%d %H:%M} {self.outcome}"

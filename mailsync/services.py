@@ -1,0 +1,700 @@
+"""Writes of the mail integration: connecting an account, syncing it, storing messages.
+
+Slow I/O (IMAP) happens outside transactions; each batch of messages is stored in its own
+transaction, and the folder's position (last UID) moves with it, so a worker killed in the middle
+of a sync loses nothing and stores nothing twice when the next one picks up.
+"""
+
+import gzip
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from mailsync import parsing
+from mailsync.errors import MailError
+from mailsync.imap import FetchedMessage, ImapSession, Server, check_imap
+from mailsync.models import (
+    Attachment,
+    MailAccount,
+    MailFolder,
+    Message,
+    MessageRaw,
+    Participant,
+    Sighting,
+    SkipEntry,
+    SyncRun,
+    Thread,
+)
+from mailsync.smtp import check_smtp
+from mailsync.stages import StageResult
+
+log = logging.getLogger(__name__)
+
+# Failures that retrying cannot fix: the rep must act (new password, re-consent, enable IMAP).
+NEEDS_THE_REP = {
+    "imap_auth_failed",
+    "app_password_required",
+    "imap_disabled",
+    "smtp_auth_failed",
+    "smtp_auth_disabled",
+    "oauth_consent_required",
+    "oauth_reconnect_required",
+    "pop3_not_supported",
+    "sent_folder_not_found",
+    "tls_untrusted_certificate",
+    "tls_certificate_expired",
+    "tls_hostname_mismatch",
+}
+# A worker renews its claim after every batch; a claim not renewed for this long belongs to a
+# worker that died (killed, machine lost), and the next sync may take over.
+STALE_CLAIM = timedelta(minutes=10)
+
+
+@dataclass
+class ConnectionSettings:
+    email: str
+    login: str
+    password: str
+    imap: Server
+    smtp: Server
+    history_days: int = 90
+    pin: str = ""
+
+
+def connection_check(conn: ConnectionSettings):
+    """The staged test: IMAP stages, then SMTP stages; stops at the first failure."""
+    timeout = settings.MAILSYNC_TIMEOUT
+    failed = False
+    for result in check_imap(
+        conn.imap, login=conn.login, password=conn.password, pin=conn.pin, timeout=timeout
+    ):
+        failed = failed or not result.ok
+        yield result
+    if failed:
+        return
+    yield from check_smtp(
+        conn.smtp, login=conn.login, password=conn.password, pin=conn.pin, timeout=timeout
+    )
+
+
+def account_connect(
+    *, user, conn: ConnectionSettings
+) -> tuple[MailAccount | None, list[StageResult]]:
+    """Run the staged test and, only if every stage passed, save the account (one per rep)."""
+    results = list(connection_check(conn))
+    if not results or not all(r.ok for r in results):
+        return None, results
+    return account_save(user=user, conn=conn), results
+
+
+def account_save(*, user, conn: ConnectionSettings) -> MailAccount:
+    """Save the rep's account from settings that have just passed the staged test (callers run
+    `connection_check` first: account_connect does, and the mailbox page streams it)."""
+    with transaction.atomic():
+        account = MailAccount.objects.select_for_update().filter(user=user).first() or MailAccount(
+            user=user
+        )
+        changed_mailbox = account.pk is not None and (
+            account.email != conn.email.lower() or account.imap_host != conn.imap.host
+        )
+        account.email = conn.email.strip().lower()
+        account.auth = MailAccount.Auth.PASSWORD
+        account.login = conn.login
+        account.imap_host, account.imap_port, account.imap_security = (
+            conn.imap.host,
+            conn.imap.port,
+            conn.imap.security,
+        )
+        account.smtp_host, account.smtp_port, account.smtp_security = (
+            conn.smtp.host,
+            conn.smtp.port,
+            conn.smtp.security,
+        )
+        account.secret = conn.password
+        account.history_days = conn.history_days
+        if conn.pin:
+            account.tls_pin_sha256 = conn.pin
+        account.status = MailAccount.Status.CONNECTED
+        _clear_error(account)
+        account.next_sync_at = timezone.now()
+        account.full_clean(exclude=["user"])
+        account.save()
+        if changed_mailbox:
+            # Another mailbox: its folders start from scratch. Mail already stored stays.
+            account.folders.all().delete()
+        transaction.on_commit(lambda: enqueue_sync(account.pk))
+    return account
+
+
+def account_disconnect(*, account: MailAccount) -> None:
+    """Forget the secrets and stop syncing. Mail already in the CRM stays."""
+    account.secret_ciphertext = ""
+    account.status = MailAccount.Status.DISCONNECTED
+    account.next_sync_at = None
+    _clear_error(account)
+    account.save()
+
+
+def account_request_sync(*, account: MailAccount) -> None:
+    """ "Sync now": due immediately, and a job queued for it."""
+    MailAccount.objects.filter(pk=account.pk).update(next_sync_at=timezone.now())
+    transaction.on_commit(lambda: enqueue_sync(account.pk))
+
+
+def account_resync_from_scratch(*, account: MailAccount) -> None:
+    """Read every synced folder again from the start (operators). Messages are stored by
+    Message-ID or content, so nothing already in the CRM is stored twice."""
+    with transaction.atomic():
+        account.folders.update(uidvalidity=None, last_uid=0)
+        account_request_sync(account=account)
+
+
+def account_disable(*, account: MailAccount) -> None:
+    """Stop syncing the account (operators) until it is enabled again; nothing is deleted."""
+    account.status = MailAccount.Status.DISABLED
+    account.next_sync_at = None
+    account.save(update_fields=["status", "next_sync_at", "updated_at"])
+
+
+def account_enable(*, account: MailAccount) -> bool:
+    """Undo account_disable: sync again now. An account without a password (disconnected) cannot
+    be enabled: its rep must connect it again. Returns whether it was enabled."""
+    if not account.secret_ciphertext:
+        return False
+    account.status = MailAccount.Status.CONNECTED
+    account.failures = 0
+    account.save(update_fields=["status", "failures", "updated_at"])
+    account_request_sync(account=account)
+    return True
+
+
+def enqueue_sync(account_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task("mailsync.tasks.sync_account", account_id, task_name=f"sync-account-{account_id}")
+
+
+def accounts_due():
+    return MailAccount.objects.filter(
+        status__in=[MailAccount.Status.CONNECTED, MailAccount.Status.ERROR],
+        next_sync_at__lte=timezone.now(),
+    ).exclude(secret_ciphertext="")
+
+
+def _clear_error(account: MailAccount) -> None:
+    account.error_code = ""
+    account.error_detail = ""
+    account.error_stage = ""
+    account.error_since = None
+    account.failures = 0
+
+
+# -- sync -------------------------------------------------------------------------------------
+
+
+@dataclass
+class SyncResult:
+    imported: int = 0
+    duplicates: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    error: MailError | None = None
+    claimed: bool = True
+
+    def __str__(self):
+        if not self.claimed:
+            return "already syncing"
+        skipped = ", ".join(f"{code} {n}" for code, n in sorted(self.skipped.items())) or "none"
+        text = f"imported {self.imported}, duplicates {self.duplicates}, skipped: {skipped}"
+        return f"{text}; error {self.error.code}: {self.error.server_words}" if self.error else text
+
+
+def account_claim(*, account: MailAccount) -> str | None:
+    """Claim the account for one sync with a conditional UPDATE, so two workers never sync it
+    at once. Returns the claim token, or None when another worker holds a live claim."""
+    token = uuid.uuid4().hex
+    now = timezone.now()
+    claimed = (
+        MailAccount.objects.filter(pk=account.pk)
+        .filter(Q(sync_claimed_at__isnull=True) | Q(sync_claimed_at__lt=now - STALE_CLAIM))
+        .update(sync_claimed_at=now, sync_claim=token, status=MailAccount.Status.SYNCING)
+    )
+    return token if claimed else None
+
+
+def account_release(*, account: MailAccount, token: str) -> None:
+    MailAccount.objects.filter(pk=account.pk, sync_claim=token).update(
+        sync_claimed_at=None, sync_claim=""
+    )
+
+
+def account_sync(*, account: MailAccount, progress=None) -> SyncResult:
+    """Sync the Inbox and Sent folders of one account. Never raises for a server's failure:
+    it is recorded on the account with its code and the server's words."""
+    token = account_claim(account=account)
+    if token is None:
+        return SyncResult(claimed=False)
+    run = SyncRun.objects.create(account=account)
+    result = SyncResult()
+
+    def heartbeat():
+        MailAccount.objects.filter(pk=account.pk, sync_claim=token).update(
+            sync_claimed_at=timezone.now()
+        )
+
+    try:
+        _sync_folders(account, result, run, progress, heartbeat)
+    except MailError as error:
+        result.error = error
+    finally:
+        _finish(account, run, result)
+        account_release(account=account, token=token)
+    return result
+
+
+def _sync_folders(
+    account: MailAccount, result: SyncResult, run: SyncRun, progress, heartbeat
+) -> None:
+    server = Server(account.imap_host, account.imap_port, account.imap_security)
+    with ImapSession.open(
+        server,
+        login=account.login,
+        password=account.secret,
+        pin=account.tls_pin_sha256,
+        timeout=settings.MAILSYNC_TIMEOUT,
+    ) as session:
+        found = session.folders(account.sent_folder_name)
+        for role, name in [
+            (MailFolder.Role.INBOX, found.inbox),
+            (MailFolder.Role.SENT, found.sent),
+        ]:
+            folder, _ = MailFolder.objects.get_or_create(
+                account=account, role=role, defaults={"name": name}
+            )
+            if folder.name != name:
+                folder.name = name
+                folder.save(update_fields=["name"])
+            _sync_folder(session, account, folder, result, run, progress, heartbeat)
+
+
+def _sync_folder(
+    session: ImapSession, account, folder: MailFolder, result, run, progress, heartbeat
+) -> None:
+    uidvalidity = session.examine(folder.name)
+    first_sync = folder.uidvalidity is None
+    if folder.uidvalidity is not None and folder.uidvalidity != uidvalidity:
+        # The server renumbered the folder (RFC 3501 2.3.1.1): read it again from the start.
+        # Messages are stored by Message-ID or content, so nothing is stored twice.
+        log.info("UIDVALIDITY of %s changed: re-syncing the folder", folder)
+        folder.last_uid = 0
+    folder.uidvalidity = uidvalidity
+    folder.save(update_fields=["uidvalidity", "last_uid"])
+
+    since = None
+    if folder.last_uid == 0:
+        if account.history_days == 0 and first_sync:
+            # No history: start after the newest message present now.
+            existing = session.uids_after(0)
+            folder.last_uid = existing[-1] if existing else 0
+            folder.last_synced_at = timezone.now()
+            folder.save(update_fields=["last_uid", "last_synced_at"])
+            return
+        if account.history_days:
+            since = (timezone.now() - timedelta(days=account.history_days)).date()
+    uids = session.uids_after(folder.last_uid, since)
+    batch_size = settings.MAILSYNC_FETCH_BATCH
+    for start in range(0, len(uids), batch_size):
+        batch = uids[start : start + batch_size]
+        fetched = list(session.fetch(batch, settings.MAILSYNC_MAX_MESSAGE_BYTES))
+        with transaction.atomic():
+            outcomes = messages_store(
+                account=account, folder=folder, uidvalidity=uidvalidity, items=fetched
+            )
+            for outcome in outcomes:
+                _count(result, outcome)
+            folder.last_uid = batch[-1]
+            folder.last_synced_at = timezone.now()
+            folder.save(update_fields=["last_uid", "last_synced_at"])
+            SyncRun.objects.filter(pk=run.pk).update(
+                imported=result.imported,
+                duplicates=result.duplicates,
+                skipped=sum(result.skipped.values()),
+            )
+        heartbeat()
+        if progress:
+            progress(folder.role, start + len(batch), len(uids))
+    if not uids:
+        folder.last_synced_at = timezone.now()
+        folder.save(update_fields=["last_synced_at"])
+
+
+def _count(result: SyncResult, outcome: str) -> None:
+    if outcome == "imported":
+        result.imported += 1
+    elif outcome == "duplicate":
+        result.duplicates += 1
+    else:
+        result.skipped[outcome] = result.skipped.get(outcome, 0) + 1
+
+
+def _finish(account: MailAccount, run: SyncRun, result: SyncResult) -> None:
+    now = timezone.now()
+    account.refresh_from_db()
+    account.last_sync_at = now
+    run.finished_at = now
+    run.imported, run.duplicates = result.imported, result.duplicates
+    run.skipped = sum(result.skipped.values())
+    error = result.error
+    if error is None:
+        run.outcome = SyncRun.Outcome.OK
+        account.status = MailAccount.Status.CONNECTED
+        account.last_success_at = now
+        _clear_error(account)
+        account.next_sync_at = now + timedelta(minutes=settings.MAILSYNC_SYNC_MINUTES)
+    else:
+        run.outcome = SyncRun.Outcome.ERROR
+        run.error_code, run.error_detail = error.code, error.server_words
+        account.status = MailAccount.Status.ERROR
+        if account.error_code != error.code:
+            account.error_since = now
+        account.error_code, account.error_detail, account.error_stage = (
+            error.code,
+            error.server_words,
+            error.stage,
+        )
+        account.failures += 1
+        if error.code in NEEDS_THE_REP:
+            account.next_sync_at = None  # retrying cannot help: wait for the rep
+        else:
+            # Temporary: back off 1, 2, 4 ... minutes, at most an hour.
+            delay = min(2 ** (account.failures - 1), 60)
+            account.next_sync_at = now + timedelta(minutes=delay)
+    run.save()
+    if account.status == MailAccount.Status.SYNCING:
+        account.status = MailAccount.Status.CONNECTED
+    account.save(
+        update_fields=[
+            "status",
+            "last_sync_at",
+            "last_success_at",
+            "next_sync_at",
+            "error_code",
+            "error_detail",
+            "error_stage",
+            "error_since",
+            "failures",
+        ]
+    )
+
+
+# -- storing messages -------------------------------------------------------------------------
+
+
+@dataclass
+class _Prepared:
+    item: FetchedMessage
+    parsed: object | None  # parsing.ParsedMessage, or None when it could not be parsed
+    key: str
+    skip_code: str = ""
+    detail: str = ""
+    message: Message | None = None
+
+
+def messages_store(
+    *, account: MailAccount, folder: MailFolder, uidvalidity: int, items: list[FetchedMessage]
+) -> list[str]:
+    """Store a batch of fetched messages with a fixed number of queries; returns an outcome per
+    message: "imported", "duplicate" or a skip code.
+
+    Should the batch fail as a whole (a database refusing some value, say), its messages are
+    stored one by one instead, so that one bad message costs only itself.
+    """
+    try:
+        with transaction.atomic():
+            return _store_batch(account, folder, uidvalidity, items)
+    except Exception:  # noqa: BLE001 - fall back to the careful path, never stop the sync
+        log.exception("storing a batch of %s failed: storing its messages one by one", folder)
+        return [
+            message_store(account=account, folder=folder, uidvalidity=uidvalidity, item=item)
+            for item in items
+        ]
+
+
+def _prepare(item: FetchedMessage) -> _Prepared:
+    """Parse one message and decide whether it is kept in full (pure: no database)."""
+    try:
+        if item.headers_only:
+            parsed = parsing.parse_headers_only(item.raw)
+        else:
+            parsed = parsing.parse_message(item.raw)
+    except parsing.ParseError as error:
+        key = "sha256:" + parsing.content_hash(item.raw)
+        return _Prepared(item, None, key, "unparseable", error.reason)
+    prepared = _Prepared(item, parsed, parsing.message_key(parsed, item.raw))
+    limit = settings.MAILSYNC_MAX_RECIPIENTS
+    if item.headers_only:
+        prepared.skip_code = "oversized"
+        prepared.detail = f"{item.size} bytes; the limit is {settings.MAILSYNC_MAX_MESSAGE_BYTES}"
+    elif len(parsed.recipients) > limit:
+        prepared.skip_code = "too_many_recipients"
+        prepared.detail = f"{len(parsed.recipients)} recipients; the limit is {limit}"
+    return prepared
+
+
+def _store_batch(account, folder, uidvalidity, items: list[FetchedMessage]) -> list[str]:
+    seen = set(
+        Sighting.objects.filter(
+            folder=folder, uidvalidity=uidvalidity, uid__in=[i.uid for i in items]
+        ).values_list("uid", flat=True)
+    )
+    outcomes: dict[int, str] = dict.fromkeys(seen, "duplicate")
+    batch = [_prepare(item) for item in items if item.uid not in seen]
+
+    stored = {
+        m.key: m
+        for m in Message.objects.filter(key__in={p.key for p in batch}).only(
+            "id", "key", "message_id", "subject", "from_address", "date"
+        )
+    }
+    new: list[_Prepared] = []
+    for prepared in batch:
+        if prepared.key in stored:
+            prepared.message = stored[prepared.key]
+            outcomes[prepared.item.uid] = "duplicate"
+        else:
+            prepared.message = _new_message(prepared)
+            stored[prepared.key] = prepared.message
+            new.append(prepared)
+            outcomes[prepared.item.uid] = prepared.skip_code or "imported"
+
+    _assign_threads(new)
+    Message.objects.bulk_create([p.message for p in new])
+    MessageRaw.objects.bulk_create(
+        MessageRaw(
+            message=p.message, data=gzip.compress(p.item.raw, compresslevel=6), size=len(p.item.raw)
+        )
+        for p in new
+    )
+    Participant.objects.bulk_create(
+        row for p in new if p.parsed is not None for row in _participants(p.message, p.parsed)
+    )
+    for p in new:
+        if p.parsed is not None and not p.skip_code and p.parsed.attachments:
+            _store_attachments(p.message, p.parsed)
+    where = {"account": account, "folder": folder, "uidvalidity": uidvalidity}
+    Sighting.objects.bulk_create(
+        Sighting(message=p.message, uid=p.item.uid, **where) for p in batch
+    )
+    SkipEntry.objects.bulk_create(
+        (_skip_entry(p, **where) for p in batch if p.skip_code),
+        ignore_conflicts=True,  # already in the ledger from an earlier, interrupted run
+    )
+    return [outcomes[item.uid] for item in items]
+
+
+def _new_message(prepared: _Prepared) -> Message:
+    parsed, raw = prepared.parsed, prepared.item.raw
+    if parsed is None:
+        return Message(
+            key=prepared.key,
+            size=len(raw),
+            headers_only=True,
+            skip_code="unparseable",
+            parse_error=prepared.detail[:2000],
+        )
+    headers_only = bool(prepared.skip_code)
+    from_ = parsed.from_[0] if parsed.from_ else None
+    return Message(
+        key=prepared.key,
+        message_id=parsed.message_id,
+        subject=parsed.subject,
+        date=parsed.date,
+        from_address=from_.address[:254] if from_ else "",
+        from_name=from_.name[:300] if from_ else "",
+        in_reply_to=parsed.in_reply_to,
+        references=parsed.references,
+        text="" if headers_only else parsed.text,
+        html="" if headers_only else parsed.html,
+        snippet="" if headers_only else parsed.snippet[:300],
+        size=len(raw),
+        recipient_count=len(parsed.recipients),
+        headers_only=headers_only,
+        skip_code=prepared.skip_code,
+    )
+
+
+def _assign_threads(new: list[_Prepared]) -> None:
+    """A reply joins the thread of the message it answers (In-Reply-To, then References, newest
+    first), whether that one is already stored or earlier in this batch; otherwise it starts one.
+    """
+    wanted = {mid for p in new if p.parsed for mid in (*p.parsed.in_reply_to, *p.parsed.references)}
+    known = dict(
+        Message.objects.filter(message_id__in=wanted, thread__isnull=False).values_list(
+            "message_id", "thread"
+        )
+    )
+    threads: dict[int, Thread] = {
+        t.pk: t for t in Thread.objects.filter(pk__in=set(known.values()))
+    }
+    in_batch: dict[str, Thread] = {}
+    created: list[Thread] = []
+    touched: set[Thread] = set()
+    for p in new:
+        parents = [*p.parsed.in_reply_to, *reversed(p.parsed.references)] if p.parsed else []
+        thread = next(
+            (
+                in_batch.get(mid) or threads.get(known.get(mid))
+                for mid in parents
+                if mid in in_batch or mid in known
+            ),
+            None,
+        )
+        if thread is None:
+            thread = Thread(subject=(p.message.subject or "")[:1000])
+            created.append(thread)
+        else:
+            touched.add(thread)
+        p.message.thread = thread
+        if p.message.message_id:
+            in_batch[p.message.message_id] = thread
+        if p.message.date and (
+            not thread.last_message_at or thread.last_message_at < p.message.date
+        ):
+            thread.last_message_at = p.message.date
+    # Saving the messages picks up the primary keys bulk_create gives the new threads.
+    Thread.objects.bulk_create(created)
+    for thread in touched - set(created):
+        Thread.objects.filter(pk=thread.pk).update(last_message_at=thread.last_message_at)
+
+
+def _skip_entry(p: _Prepared, **where) -> SkipEntry:
+    message = p.message
+    return SkipEntry(
+        uid=p.item.uid,
+        code=p.skip_code,
+        detail=p.detail[:2000],
+        message=message,
+        header_message_id=(message.message_id or "")[:998],
+        subject=(message.subject or "")[:2000],
+        from_address=message.from_address or "",
+        date=message.date,
+        **where,
+    )
+
+
+def message_store(
+    *, account: MailAccount, folder: MailFolder, uidvalidity: int, item: FetchedMessage
+) -> str:
+    """Store one fetched message, the careful way; returns "imported", "duplicate" or the skip
+    code. Never raises for a bad message: whatever cannot be stored is kept raw with its reason.
+    """
+    where = {"folder": folder, "uidvalidity": uidvalidity, "uid": item.uid}
+    if Sighting.objects.filter(**where).exists():
+        return "duplicate"  # this very copy was stored by an earlier, interrupted run
+    try:
+        with transaction.atomic():
+            return _store_batch(account, folder, uidvalidity, [item])[0]
+    except Exception as error:  # noqa: BLE001 - one bad message must never stop a sync
+        log.exception("storing UID %s of %s failed", item.uid, folder)
+        with transaction.atomic():
+            message = _store_unparseable(item.raw, f"{type(error).__name__}: {error}")
+            Sighting.objects.get_or_create(message=message, account=account, **where)
+            _skip(
+                account, folder, uidvalidity, item.uid, "unparseable", message, message.parse_error
+            )
+        return "unparseable"
+
+
+def _participants(message: Message, parsed) -> list[Participant]:
+    rows, position = [], 0
+    roles = [
+        (Participant.Role.FROM, parsed.from_),
+        (Participant.Role.SENDER, [parsed.sender] if parsed.sender else []),
+        (Participant.Role.REPLY_TO, parsed.reply_to),
+        (Participant.Role.TO, parsed.to),
+        (Participant.Role.CC, parsed.cc),
+        (Participant.Role.BCC, parsed.bcc),
+    ]
+    for role, addresses in roles:
+        for address in addresses:
+            rows.append(
+                Participant(
+                    message=message,
+                    role=role,
+                    address=address.address[:254],
+                    name=address.name[:300],
+                    position=position,
+                )
+            )
+            position += 1
+    return rows
+
+
+def _store_attachments(message: Message, parsed) -> None:
+    limit = settings.MAILSYNC_MAX_ATTACHMENT_BYTES
+    for part in parsed.attachments:
+        attachment = Attachment(
+            message=message,
+            filename=part.filename[:255],
+            content_type=part.content_type[:255],
+            content_id=part.content_id[:255],
+            inline=part.inline,
+            size=part.size,
+            omitted=part.size > limit,
+        )
+        if not attachment.omitted:
+            attachment.file.save(
+                part.filename[:200] or "attachment", ContentFile(part.payload), save=False
+            )
+        attachment.save()
+
+
+def _store_raw(message: Message, raw: bytes) -> None:
+    MessageRaw.objects.create(
+        message=message, data=gzip.compress(raw, compresslevel=6), size=len(raw)
+    )
+
+
+def _store_unparseable(raw: bytes, reason: str) -> Message:
+    key = "sha256:" + parsing.content_hash(raw)
+    message = Message.objects.filter(key=key).first()
+    if message is None:
+        message = Message.objects.create(
+            key=key,
+            size=len(raw),
+            headers_only=True,
+            skip_code="unparseable",
+            parse_error=reason[:2000],
+        )
+        _store_raw(message, raw)
+    return message
+
+
+def _skip(account, folder, uidvalidity, uid, code, message, detail) -> None:
+    try:
+        with transaction.atomic():
+            SkipEntry.objects.create(
+                account=account,
+                folder=folder,
+                uidvalidity=uidvalidity,
+                uid=uid,
+                code=code,
+                detail=detail[:2000],
+                message=message,
+                header_message_id=(message.message_id if message else "")[:998],
+                subject=(message.subject if message else "")[:2000],
+                from_address=message.from_address if message else "",
+                date=message.date if message else None,
+            )
+    except IntegrityError:
+        pass  # already in the ledger from an earlier, interrupted run
+
+
+def raw_bytes(message: Message) -> bytes:
+    return gzip.decompress(bytes(message.raw.data))
