@@ -53,3 +53,11 @@ def account_status(*, account: MailAccount) -> dict:
         "imported": imported,
         "skipped": skipped,
     }
+
+
+def skip_entries_for(*, account: MailAccount, code: str = ""):
+    """The skip ledger of one account, newest first: what was not imported in full, and why."""
+    entries = SkipEntry.objects.filter(account=account).select_related("folder")
+    if code:
+        entries = entries.filter(code=code)
+    return entries.order_by("-created_at", "-id")

@@ -11,4 +11,5 @@ urlpatterns = [
     path("test/", views.mailbox_test, name="mailbox_test"),
     path("sync/", views.mailbox_sync_now, name="mailbox_sync_now"),
     path("disconnect/", views.mailbox_disconnect, name="mailbox_disconnect"),
+    path("skipped/", views.mailbox_skipped, name="mailbox_skipped"),
 ]

@@ -9,6 +9,7 @@ import logging
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404, StreamingHttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
@@ -20,7 +21,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from mailsync import selectors, services
-from mailsync.errors import CONNECTION, DELIVERY, MISSING, code_info
+from mailsync.errors import CATALOG, CONNECTION, DELIVERY, MISSING, code_info
 from mailsync.forms import SERVER_FIELDS, MailboxForm
 from mailsync.imap import Server
 from mailsync.models import MailAccount
@@ -234,6 +235,30 @@ def mailbox_test(request):
         pin=account.tls_pin_sha256,
     )
     return _stream_check(request, conn, title=_("Connection test"))
+
+
+@login_required
+@require_GET
+def mailbox_skipped(request):
+    """The skip ledger, for the rep whose mailbox it is (and nobody else)."""
+    account = _account(request.user)
+    if account is None:
+        raise Http404
+    code = request.GET.get("code", "")
+    entries = selectors.skip_entries_for(account=account, code=code if code in CATALOG else "")
+    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    for entry in page:
+        entry.info = code_info(entry.code)
+    return render(
+        request,
+        "mailsync/skipped.html",
+        {
+            "account": account,
+            "page_obj": page,
+            "code": code,
+            "code_info": code_info(code) if code in CATALOG else None,
+        },
+    )
 
 
 @login_required

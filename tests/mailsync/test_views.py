@@ -372,3 +372,26 @@ def test_presets_match_exact_domains_only():
     assert preset_for("rep@aruba.it").smtp_port == 465
     for address in ["rep@mail.gmail.com", "rep@notgmail.com", "rep@ourco.example", "nobody"]:
         assert preset_for(address) is None
+
+
+def test_the_rep_sees_each_skipped_message_with_its_headers_and_reason(client, alice, charlie):
+    from mailsync.models import SkipEntry
+
+    account = MailAccount(
+        user=alice, email="alice@x.example", login="a", imap_host="h", smtp_host="h"
+    )
+    account.save()
+    SkipEntry.objects.create(
+        account=account,
+        code="too_many_recipients",
+        detail="140 recipients; the limit is 100",
+        subject="Autumn newsletter",
+        from_address="news@vendor.example",
+    )
+    client.force_login(alice)
+    page = client.get("/mailbox/skipped/?code=too_many_recipients").content.decode()
+    assert "Autumn newsletter" in page and "news@vendor.example" in page
+    assert "140 recipients" in page and "Import anyway" in page  # the catalogue's help text
+    client.force_login(charlie)
+    assert client.get("/mailbox/skipped/").status_code == 404  # charlie has no mailbox
+    assert "Autumn newsletter" not in client.get("/mailbox/").content.decode()
