@@ -25,16 +25,17 @@ VAR_DIR = Path(env_str("VAR_DIR") or BASE_DIR / "var")
 DEBUG = env_bool("DEBUG", False)
 
 
-def _secret_key() -> str:
-    key = env_str("SECRET_KEY")
-    if key:
-        return key
+def _local_secret(name: str) -> str:
+    """The secret in environment variable `name`; with DEBUG on and none set, one generated
+    into var/ once and kept across restarts (local use only). Required when DEBUG is off."""
+    value = env_str(name)
+    if value:
+        return value
     if not DEBUG:
         raise ImproperlyConfigured(
-            "SECRET_KEY must be set when DEBUG is off (a long random string; see .env.example)"
+            f"{name} must be set when DEBUG is off (a long random string; see .env.example)"
         )
-    # Local use only: one key per checkout, kept across restarts so sessions survive.
-    path = VAR_DIR / "secret_key"
+    path = VAR_DIR / name.lower()
     if not path.exists():
         VAR_DIR.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(50))
@@ -42,7 +43,7 @@ def _secret_key() -> str:
     return path.read_text().strip()
 
 
-SECRET_KEY = _secret_key()
+SECRET_KEY = _local_secret("SECRET_KEY")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -213,23 +214,7 @@ CRM_IMPORT_MAX_BYTES = env_int("CRM_IMPORT_MAX_BYTES", 10 * 1024 * 1024, minimum
 
 # Mail sync. Secrets (mailbox passwords, OAuth tokens) are encrypted with MAILSYNC_SECRET_KEYS:
 # comma-separated, newest first, each at least 32 characters (see mailsync/secrets.py).
-def _mailsync_secret_keys() -> list[str]:
-    keys = env_list("MAILSYNC_SECRET_KEYS")
-    if keys:
-        return keys
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "MAILSYNC_SECRET_KEYS must be set when DEBUG is off (see .env.example)"
-        )
-    path = VAR_DIR / "mailsync_secret_key"
-    if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return [path.read_text().strip()]
-
-
-MAILSYNC_SECRET_KEYS = _mailsync_secret_keys()
+MAILSYNC_SECRET_KEYS = env_list("MAILSYNC_SECRET_KEYS") or [_local_secret("MAILSYNC_SECRET_KEYS")]
 # Extra certificate authorities to trust for IMAP and SMTP (a PEM file), on top of the system's.
 MAILSYNC_CA_FILE = env_str("MAILSYNC_CA_FILE")
 if MAILSYNC_CA_FILE and not Path(MAILSYNC_CA_FILE).is_file():

@@ -67,6 +67,19 @@ class ConnectionSettings:
     history_days: int = 90
     pin: str = ""
 
+    @classmethod
+    def from_account(cls, account: MailAccount) -> "ConnectionSettings":
+        """The saved settings of an account, for testing its connection again."""
+        return cls(
+            email=account.email,
+            login=account.login,
+            password=account.secret,
+            imap=Server(account.imap_host, account.imap_port, account.imap_security),
+            smtp=Server(account.smtp_host, account.smtp_port, account.smtp_security),
+            history_days=account.history_days,
+            pin=account.tls_pin_sha256,
+        )
+
 
 def connection_check(conn: ConnectionSettings):
     """The staged test: IMAP stages, then SMTP stages; stops at the first failure."""

@@ -23,7 +23,6 @@ from django.views.decorators.http import require_GET, require_POST
 from mailsync import selectors, services
 from mailsync.errors import CATALOG, CONNECTION, DELIVERY, MISSING, code_info
 from mailsync.forms import SERVER_FIELDS, MailboxForm
-from mailsync.imap import Server
 from mailsync.models import MailAccount
 from mailsync.presets import preset_for
 from mailsync.stages import IMAP_STAGES, SMTP_STAGES, StageResult
@@ -225,15 +224,7 @@ def mailbox_test(request):
     if not account.secret_ciphertext:
         messages.error(request, _("Connect your mailbox first."))
         return redirect("mailsync:mailbox")
-    conn = services.ConnectionSettings(
-        email=account.email,
-        login=account.login,
-        password=account.secret,
-        imap=Server(account.imap_host, account.imap_port, account.imap_security),
-        smtp=Server(account.smtp_host, account.smtp_port, account.smtp_security),
-        history_days=account.history_days,
-        pin=account.tls_pin_sha256,
-    )
+    conn = services.ConnectionSettings.from_account(account)
     return _stream_check(request, conn, title=_("Connection test"))
 
 

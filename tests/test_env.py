@@ -122,3 +122,9 @@ def test_jobs_use_the_database_unless_redis_is_configured():
     assert plain.stdout.strip().splitlines()[-1] == "['orm']", plain.stderr
     redis = _manage("shell", "-c", code, REDIS_URL="redis://127.0.0.1:6379/0", **PRODUCTION)
     assert redis.stdout.strip().splitlines()[-1] == "['redis']", redis.stderr
+
+
+def test_production_refuses_to_start_without_mailbox_encryption_keys():
+    result = _manage("check", **{**PRODUCTION, "MAILSYNC_SECRET_KEYS": ""})
+    assert result.returncode != 0
+    assert "MAILSYNC_SECRET_KEYS must be set when DEBUG is off" in result.stderr

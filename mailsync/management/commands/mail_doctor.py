@@ -5,7 +5,6 @@ from django.core.management.base import BaseCommand, CommandError
 
 from mailsync import services
 from mailsync.errors import code_info
-from mailsync.imap import Server
 from mailsync.management.commands._output import error_line, stage_line
 from mailsync.models import MailAccount
 
@@ -23,14 +22,7 @@ class Command(BaseCommand):
             raise CommandError(f"no mail account {address!r}")
         if not account.secret_ciphertext:
             raise CommandError(f"{address} is disconnected: its password was removed")
-        conn = services.ConnectionSettings(
-            email=account.email,
-            login=account.login,
-            password=account.secret,
-            imap=Server(account.imap_host, account.imap_port, account.imap_security),
-            smtp=Server(account.smtp_host, account.smtp_port, account.smtp_security),
-            pin=account.tls_pin_sha256,
-        )
+        conn = services.ConnectionSettings.from_account(account)
         results = list(services.connection_check(conn))
         failed = next((r for r in results if not r.ok), None)
         if options["json"]:
