@@ -16,6 +16,7 @@ from email.message import EmailMessage
 
 import pytest
 
+from mailsync import parsing
 from mailsync.parsing import (
     Address,
     ParseError,
@@ -494,6 +495,35 @@ def test_addresses_are_normalised_and_unparseable_entries_skipped():
         "mikel@acme.example",
         "charlie@other.example",
     ]
+
+
+@pytest.mark.parametrize(
+    "to",
+    [
+        "bob@acme.example",
+        "Bob Bianchi <Bob@Acme.Example>",
+        "Bob<bob@acme.example>,  carol.x+tag@mail.acme.example ,\n\t<dan@acme.example>",
+        "O'Brien Bob <bob@acme.example>, 'Carol' <carol@acme.example>",
+        "J. Smith <j@acme.example>",  # obsolete phrase: the structured parser's business
+        '"Bianchi, Bob" <bob@acme.example>, carol@acme.example (Carol)',
+        "=?utf-8?q?Jos=C3=A9?= <jose@acme.example>",
+        "Team: a@acme.example, b@acme.example;",
+        "bob@acme.example, , carol@acme.example",
+        "bob@@acme.example, Carol <carol@acme.example>",
+        "Bob <bob.@acme.example>",
+    ],
+)
+def test_simple_address_lists_read_as_the_structured_parser_reads_them(to, monkeypatch):
+    raw = to_bytes(build(raw_headers=(f"To: {to}", f"Cc: {to}", f"Reply-To: {to}")))
+    fast = parse_message(raw)
+    monkeypatch.setattr(parsing, "_simple_address_list", lambda values: None)
+    slow = parse_message(raw)
+    assert (fast.to, fast.cc, fast.reply_to, fast.defects) == (
+        slow.to,
+        slow.cc,
+        slow.reply_to,
+        slow.defects,
+    )
 
 
 @pytest.mark.parametrize(
