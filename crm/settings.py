@@ -225,7 +225,10 @@ MAILSYNC_MAX_MESSAGE_BYTES = env_int("MAILSYNC_MAX_MESSAGE_BYTES", 25 * 1024 * 1
 MAILSYNC_MAX_ATTACHMENT_BYTES = env_int(
     "MAILSYNC_MAX_ATTACHMENT_BYTES", 20 * 1024 * 1024, minimum=1024
 )
-MAILSYNC_FETCH_BATCH = env_int("MAILSYNC_FETCH_BATCH", 50, minimum=1)
+# Messages are fetched and stored in batches of at most this many messages and about this many
+# bytes, so memory stays flat whatever the size of the mailbox.
+MAILSYNC_FETCH_BATCH = env_int("MAILSYNC_FETCH_BATCH", 200, minimum=1)
+MAILSYNC_BATCH_BYTES = env_int("MAILSYNC_BATCH_BYTES", 16 * 1024 * 1024, minimum=1024)
 MAILSYNC_SYNC_MINUTES = env_int("MAILSYNC_SYNC_MINUTES", 5, minimum=1)
 
 LOGGING = {

@@ -387,26 +387,47 @@ class ImapSession:
         uids = sorted({int(u) for u in (data[0] or b"").split()})
         return [u for u in uids if u > last_uid]
 
-    def fetch(self, uids: list[int], max_bytes: int) -> Iterator[FetchedMessage]:
-        """The raw messages for `uids`, with BODY.PEEK so that nothing is marked seen.
+    def batches(
+        self, uids: list[int], *, count: int, batch_bytes: int, max_message_bytes: int
+    ) -> Iterator[tuple[list[int], list[FetchedMessage]]]:
+        """Fetch `uids` in batches of at most `count` messages and about `batch_bytes` bytes, so
+        that memory stays flat whatever the mailbox holds. Yields (the UIDs of the batch, the
+        messages fetched); a UID expunged meanwhile is in the first and not the second.
 
-        Sizes come first; a message over max_bytes is fetched as headers only.
+        Sizes come first; a message over `max_message_bytes` is fetched as headers only, with
+        BODY.PEEK so that nothing is marked seen.
         """
-        if not uids:
-            return
-        sizes = self._sizes(uids)
-        small = [u for u in uids if sizes.get(u, 0) <= max_bytes]
-        large = [u for u in uids if sizes.get(u, 0) > max_bytes]
+        for start in range(0, len(uids), count):
+            chunk = uids[start : start + count]
+            sizes = self._sizes(chunk)
+            group: list[int] = []
+            total = 0
+            for uid in chunk:
+                size = min(sizes.get(uid, 0), max_message_bytes)
+                if group and total + size > batch_bytes:
+                    yield group, self._fetch(group, sizes, max_message_bytes)
+                    group, total = [], 0
+                group.append(uid)
+                total += size
+            if group:
+                yield group, self._fetch(group, sizes, max_message_bytes)
+
+    def _fetch(
+        self, uids: list[int], sizes: dict[int, int], max_bytes: int
+    ) -> list[FetchedMessage]:
+        present = [u for u in uids if u in sizes]
+        small = [u for u in present if sizes[u] <= max_bytes]
+        large = [u for u in present if sizes[u] > max_bytes]
         fetched = {}
         if small:
             fetched.update(self._fetch_parts(small, "BODY.PEEK[]"))
         if large:
             fetched.update(self._fetch_parts(large, "BODY.PEEK[HEADER]"))
-        for uid in uids:
-            if uid in fetched:
-                yield FetchedMessage(
-                    uid, sizes.get(uid, len(fetched[uid])), fetched[uid], uid in large
-                )
+        return [
+            FetchedMessage(uid, sizes[uid], fetched[uid], uid in large)
+            for uid in present
+            if uid in fetched
+        ]
 
     def _sizes(self, uids: list[int]) -> dict[int, int]:
         typ, data = self._uid_fetch(uids, "(UID RFC822.SIZE)")

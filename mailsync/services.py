@@ -321,10 +321,13 @@ def _sync_folder(
         if account.history_days:
             since = (timezone.now() - timedelta(days=account.history_days)).date()
     uids = session.uids_after(folder.last_uid, since)
-    batch_size = settings.MAILSYNC_FETCH_BATCH
-    for start in range(0, len(uids), batch_size):
-        batch = uids[start : start + batch_size]
-        fetched = list(session.fetch(batch, settings.MAILSYNC_MAX_MESSAGE_BYTES))
+    done = 0
+    for batch, fetched in session.batches(
+        uids,
+        count=settings.MAILSYNC_FETCH_BATCH,
+        batch_bytes=settings.MAILSYNC_BATCH_BYTES,
+        max_message_bytes=settings.MAILSYNC_MAX_MESSAGE_BYTES,
+    ):
         with transaction.atomic():
             outcomes = messages_store(
                 account=account, folder=folder, uidvalidity=uidvalidity, items=fetched
@@ -340,8 +343,9 @@ def _sync_folder(
                 skipped=sum(result.skipped.values()),
             )
         heartbeat()
+        done += len(batch)
         if progress:
-            progress(folder.role, start + len(batch), len(uids))
+            progress(folder.role, done, len(uids))
     if not uids:
         folder.last_synced_at = timezone.now()
         folder.save(update_fields=["last_synced_at"])

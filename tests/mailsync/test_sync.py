@@ -252,3 +252,14 @@ def test_status_reports_folders_and_counts(dovecot, mail_user, account):
     assert status["imported"] == 1 and status["skipped"] == {"too_many_recipients": 1}
     assert {f["role"] for f in status["folders"]} == {"inbox", "sent"}
     assert MailFolder.objects.get(account=account, role="inbox").last_uid == 2
+
+
+def test_batches_are_bounded_by_bytes_as_well_as_count(dovecot, mail_user, account, settings):
+    settings.MAILSYNC_FETCH_BATCH = 100
+    settings.MAILSYNC_BATCH_BYTES = 3000  # about two of these messages
+    for i in range(5):
+        dovecot.append(mail_user.login, "INBOX", make_message(subject=f"m{i}", body="x" * 1200))
+    seen = []
+    services.account_sync(account=account, progress=lambda role, done, total: seen.append(done))
+    assert Message.objects.count() == 5
+    assert len(seen) >= 3 and seen[-1] == 5  # several transactions, not one of five
