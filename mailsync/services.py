@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from mailsync import parsing
+from mailsync import bulk, parsing
 from mailsync.errors import MailError
 from mailsync.imap import FetchedMessage, ImapSession, Server, check_imap
 from mailsync.models import (
@@ -490,23 +490,27 @@ def _store_batch(account, folder, uidvalidity, items: list[FetchedMessage]) -> l
             new.append(prepared)
             outcomes[prepared.item.uid] = prepared.skip_code or "imported"
 
+    # On PostgreSQL these go by COPY, with the messages' and threads' keys taken beforehand.
     _assign_threads(new)
-    Message.objects.bulk_create([p.message for p in new])
-    MessageRaw.objects.bulk_create(
-        MessageRaw(
-            message=p.message, data=gzip.compress(p.item.raw, compresslevel=6), size=len(p.item.raw)
-        )
-        for p in new
+    bulk.insert(Message, [p.message for p in new])
+    bulk.insert_values(
+        MessageRaw,
+        ["message", "data", "size"],
+        ((p.message.pk, gzip.compress(p.item.raw, compresslevel=6), len(p.item.raw)) for p in new),
     )
-    Participant.objects.bulk_create(
-        row for p in new if p.parsed is not None for row in _participants(p.message, p.parsed)
+    bulk.insert_values(
+        Participant,
+        ["message", "role", "address", "name", "position"],
+        (row for p in new if p.parsed is not None for row in _participants(p.message, p.parsed)),
     )
     for p in new:
         if p.parsed is not None and not p.skip_code and p.parsed.attachments:
             _store_attachments(p.message, p.parsed)
     where = {"account": account, "folder": folder, "uidvalidity": uidvalidity}
-    Sighting.objects.bulk_create(
-        Sighting(message=p.message, uid=p.item.uid, **where) for p in batch
+    bulk.insert_values(
+        Sighting,
+        ["message", "account", "folder", "uidvalidity", "uid"],
+        ((p.message.pk, account.pk, folder.pk, uidvalidity, p.item.uid) for p in batch),
     )
     SkipEntry.objects.bulk_create(
         (_skip_entry(p, **where) for p in batch if p.skip_code),
@@ -584,8 +588,8 @@ def _assign_threads(new: list[_Prepared]) -> None:
             not thread.last_message_at or thread.last_message_at < p.message.date
         ):
             thread.last_message_at = p.message.date
-    # Saving the messages picks up the primary keys bulk_create gives the new threads.
-    Thread.objects.bulk_create(created)
+    # Saving the messages picks up the primary keys bulk.insert gives the new threads.
+    bulk.insert(Thread, created)
     for thread in touched - set(created):
         Thread.objects.filter(pk=thread.pk).update(last_message_at=thread.last_message_at)
 
@@ -628,7 +632,8 @@ def message_store(
         return "unparseable"
 
 
-def _participants(message: Message, parsed) -> list[Participant]:
+def _participants(message: Message, parsed) -> list[tuple]:
+    """The rows of a message's participants, as (message, role, address, name, position)."""
     rows, position = [], 0
     roles = [
         (Participant.Role.FROM, parsed.from_),
@@ -641,13 +646,7 @@ def _participants(message: Message, parsed) -> list[Participant]:
     for role, addresses in roles:
         for address in addresses:
             rows.append(
-                Participant(
-                    message=message,
-                    role=role,
-                    address=address.address[:254],
-                    name=address.name[:300],
-                    position=position,
-                )
+                (message.pk, role.value, address.address[:254], address.name[:300], position)
             )
             position += 1
     return rows
