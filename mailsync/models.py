@@ -326,3 +326,126 @@ class SyncRun(models.Model):
 
     def __str__(self):
         return f"{self.account} {self.started_at:%Y-%m-%d %H:%M} {self.outcome}"
+
+
+class RecordLinkBase(models.Model):
+    """Points at exactly one lead, contact, company or deal."""
+
+    lead = models.ForeignKey(
+        "crm.Lead", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    contact = models.ForeignKey(
+        "crm.Contact", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    company = models.ForeignKey(
+        "crm.Company", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    deal = models.ForeignKey(
+        "crm.Deal", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+
+    RECORD_FIELDS = ("lead", "contact", "company", "deal")
+
+    class Meta:
+        abstract = True
+
+    @property
+    def record(self):
+        return next(
+            (getattr(self, f) for f in self.RECORD_FIELDS if getattr(self, f"{f}_id")), None
+        )
+
+    @classmethod
+    def exactly_one_record(cls, name: str) -> models.CheckConstraint:
+        condition = Q()
+        for field in cls.RECORD_FIELDS:
+            others = {f"{other}__isnull": True for other in cls.RECORD_FIELDS if other != field}
+            condition |= Q(**{f"{field}__isnull": False}, **others)
+        return models.CheckConstraint(condition=condition, name=name)
+
+    @classmethod
+    def unique_per_record(cls, prefix: str, *fields: str) -> list[models.UniqueConstraint]:
+        return [
+            models.UniqueConstraint(
+                fields=[*fields, record],
+                condition=Q(**{f"{record}__isnull": False}),
+                name=f"{prefix}_{record}",
+            )
+            for record in cls.RECORD_FIELDS
+        ]
+
+
+class MessageLink(RecordLinkBase):
+    """A message on a record, with how the link was made and by whom ("why is this email here?")."""
+
+    class Origin(models.TextChoices):
+        ADDRESS = "address", _("a participant's email address")
+        DOMAIN = "domain", _("the company's web domain")
+        THREAD = "thread", _("an earlier message of the thread")
+        DEAL = "deal", _("the contact's only open deal")
+        CHOSEN = "chosen", _("a rep chose the deal for the thread")
+        BCC = "bcc", _("the BCC address")
+        MANUAL = "manual", _("added by hand")
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="links")
+    origin = models.CharField(_("how"), max_length=10, choices=Origin.choices)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("message link")
+        verbose_name_plural = _("message links")
+        constraints = [
+            RecordLinkBase.exactly_one_record("message_link_one_record"),
+            *RecordLinkBase.unique_per_record("message_link_unique", "message"),
+        ]
+
+    def __str__(self):
+        return f"{self.message_id} -> {self.record}"
+
+
+class LinkRemoval(RecordLinkBase):
+    """A rep took a thread off a record. Later messages of the thread are not linked to it
+    again, however they match; adding the link back by hand deletes this row."""
+
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="removals")
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    removed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("removed link")
+        verbose_name_plural = _("removed links")
+        constraints = [
+            RecordLinkBase.exactly_one_record("link_removal_one_record"),
+            *RecordLinkBase.unique_per_record("link_removal_unique", "thread"),
+        ]
+
+    def __str__(self):
+        return f"thread {self.thread_id} off {self.record}"
+
+
+class ThreadDealChoice(models.Model):
+    """A thread whose contacts have several open deals: it waits for a rep to choose one, and
+    the choice then holds for the whole thread, past messages and future ones."""
+
+    thread = models.OneToOneField(Thread, on_delete=models.CASCADE, related_name="deal_choice")
+    candidates = models.JSONField(default=list)  # ids of the open deals to choose from
+    deal = models.ForeignKey(
+        "crm.Deal", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    chosen_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    chosen_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("deal to choose")
+        verbose_name_plural = _("deals to choose")
+
+    def __str__(self):
+        return f"thread {self.thread_id}: {self.deal_id or self.candidates}"

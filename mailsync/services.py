@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from mailsync import bulk, parsing
+from mailsync import bulk, links, parsing
 from mailsync.errors import MailError
 from mailsync.imap import FetchedMessage, ImapSession, Server, check_imap
 from mailsync.models import (
@@ -476,7 +476,14 @@ def _store_batch(account, folder, uidvalidity, items: list[FetchedMessage]) -> l
     stored = {
         m.key: m
         for m in Message.objects.filter(key__in={p.key for p in batch}).only(
-            "id", "key", "message_id", "subject", "from_address", "date"
+            "id",
+            "key",
+            "message_id",
+            "subject",
+            "from_address",
+            "date",
+            "thread_id",
+            "headers_only",
         )
     }
     new: list[_Prepared] = []
@@ -516,6 +523,9 @@ def _store_batch(account, folder, uidvalidity, items: list[FetchedMessage]) -> l
         (_skip_entry(p, **where) for p in batch if p.skip_code),
         ignore_conflicts=True,  # already in the ledger from an earlier, interrupted run
     )
+    # Put the mail on the records it concerns (a message another rep's mailbox brought in
+    # first may concern this rep's records too).
+    links.messages_link(account=account, messages=[p.message for p in batch if not p.skip_code])
     return [outcomes[item.uid] for item in items]
 
 

@@ -1,0 +1,212 @@
+"""Writes that put mail on records: linking synced messages, removing and adding links by hand,
+choosing a thread's deal, and linking existing mail when a record gets a new address.
+
+Decisions are `matching.decide()`'s; this module gathers what it needs with a fixed number of
+queries per batch of messages and writes the links it returns.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from crm.models import Company, CompanyDomain, Contact, Deal, EmailAddress, Lead, User
+from crm.selectors import owners_visible_to
+from mailsync import matching
+from mailsync.matching import COMPANY, CONTACT, DEAL, LEAD, Directory, Ref, ThreadState
+from mailsync.models import (
+    LinkRemoval,
+    MailAccount,
+    Message,
+    MessageLink,
+    Participant,
+    ThreadDealChoice,
+)
+
+MODELS = {LEAD: Lead, CONTACT: Contact, COMPANY: Company, DEAL: Deal}
+
+
+def ref_of(record) -> Ref:
+    return Ref(record._meta.model_name, record.pk)
+
+
+def _ref_from_ids(row) -> Ref:
+    """The record a link or removal points at, from its foreign keys (no query)."""
+    kind = next(f for f in row.RECORD_FIELDS if getattr(row, f"{f}_id"))
+    return Ref(kind, getattr(row, f"{kind}_id"))
+
+
+def ignored_addresses(*, user: User) -> frozenset[str]:
+    """The rep's own addresses and their teammates': mail among colleagues is not a customer's."""
+    from allauth.account.models import EmailAddress as SignInAddress
+
+    team = (
+        User.objects.filter(team_id=user.team_id)
+        if user.team_id
+        else User.objects.filter(pk=user.pk)
+    )
+    addresses = set(team.exclude(email="").values_list("email", flat=True))
+    addresses |= set(SignInAddress.objects.filter(user__in=team).values_list("email", flat=True))
+    addresses |= set(MailAccount.objects.filter(user__in=team).values_list("email", flat=True))
+    return frozenset(a.lower() for a in addresses)
+
+
+def _directory(user: User, addresses: set[str]) -> Directory:
+    visible = owners_visible_to(user)
+    directory = Directory(ignored=ignored_addresses(user=user))
+    # Only records the rep can see: mail never lands on another team's records.
+    people = (
+        EmailAddress.objects.filter(address__in=addresses)
+        .filter(
+            Q(contact__in=Contact.objects.filter(visible).values("pk"))
+            | Q(lead__in=Lead.objects.filter(visible).values("pk"))
+        )
+        .select_related("contact")
+    )
+    contact_ids, lead_ids = set(), set()
+    for email in people:
+        if email.contact_id:
+            ref = Ref(CONTACT, email.contact_id)
+            contact_ids.add(email.contact_id)
+            if email.contact.company_id:
+                directory.company_of[ref] = email.contact.company_id
+        else:
+            ref = Ref(LEAD, email.lead_id)
+            lead_ids.add(email.lead_id)
+        directory.by_address.setdefault(email.address, []).append(ref)
+    domains = {matching.domain_of(a) for a in addresses}
+    for company_id, domain in CompanyDomain.objects.filter(
+        domain__in=domains, company__in=Company.objects.filter(visible)
+    ).values_list("company_id", "domain"):
+        directory.by_domain.setdefault(domain, []).append(Ref(COMPANY, company_id))
+    open_deals = Deal.objects.filter(visible, status=Deal.Status.OPEN)
+    for deal_id, contact_id in open_deals.filter(contacts__in=contact_ids).values_list(
+        "pk", "contacts"
+    ):
+        directory.open_deals_of.setdefault(Ref(CONTACT, contact_id), []).append(deal_id)
+    for deal_id, lead_id in open_deals.filter(lead__in=lead_ids).values_list("pk", "lead"):
+        directory.open_deals_of.setdefault(Ref(LEAD, lead_id), []).append(deal_id)
+    return directory
+
+
+def _thread_states(thread_ids: set[int]) -> dict[int, ThreadState]:
+    states = defaultdict(ThreadState)
+    for thread_id, deal_id in MessageLink.objects.filter(
+        message__thread__in=thread_ids, deal__status=Deal.Status.OPEN
+    ).values_list("message__thread", "deal"):
+        states[thread_id].deals.add(deal_id)
+    for choice in ThreadDealChoice.objects.filter(thread__in=thread_ids, deal__isnull=False):
+        states[choice.thread_id].chosen_deal = choice.deal_id
+    for removal in LinkRemoval.objects.filter(thread__in=thread_ids):
+        states[removal.thread_id].removed.add(_ref_from_ids(removal))
+    return states
+
+
+def messages_link(*, account: MailAccount, messages: Iterable[Message]) -> int:
+    """Link messages from `account` to the records they concern; returns the links made."""
+    messages = [m for m in messages if not m.headers_only]
+    if not messages:
+        return 0
+    participants = defaultdict(list)
+    for message_id, address in Participant.objects.filter(message__in=messages).values_list(
+        "message", "address"
+    ):
+        participants[message_id].append(address)
+    addresses = {a for values in participants.values() for a in values}
+    directory = _directory(account.user, addresses)
+    states = _thread_states({m.thread_id for m in messages if m.thread_id})
+    existing = set(
+        MessageLink.objects.filter(message__in=messages).values_list(
+            "message", *MessageLink.RECORD_FIELDS
+        )
+    )
+    links, queued = [], {}
+    for message in sorted(messages, key=lambda m: (m.date is None, m.date, m.pk)):
+        state = states[message.thread_id] if message.thread_id else ThreadState()
+        decision = matching.decide(participants[message.pk], directory, state)
+        for ref, origin in decision.links.items():
+            if ref.kind == DEAL and origin != matching.CHOSEN:
+                state.deals.add(ref.pk)  # the next message of the thread follows it
+            key = (
+                message.pk,
+                *(ref.pk if ref.kind == f else None for f in MessageLink.RECORD_FIELDS),
+            )
+            if key not in existing:
+                existing.add(key)
+                links.append(
+                    MessageLink(message=message, origin=origin, **{f"{ref.kind}_id": ref.pk})
+                )
+        if decision.deal_choices and message.thread_id:
+            queued.setdefault(message.thread_id, decision.deal_choices)
+    MessageLink.objects.bulk_create(links, ignore_conflicts=True)
+    for thread_id, candidates in queued.items():
+        ThreadDealChoice.objects.get_or_create(
+            thread_id=thread_id, defaults={"candidates": candidates}
+        )
+    return len(links)
+
+
+def messages_of_record(record):
+    return Message.objects.filter(**{f"links__{record._meta.model_name}": record})
+
+
+@transaction.atomic
+def thread_remove_from_record(*, thread, record, user: User) -> None:
+    """Take a whole thread off a record, and remember it: later replies stay off too."""
+    kind = record._meta.model_name
+    MessageLink.objects.filter(message__thread=thread, **{kind: record}).delete()
+    LinkRemoval.objects.get_or_create(
+        thread=thread, **{kind: record}, defaults={"removed_by": user}
+    )
+
+
+@transaction.atomic
+def thread_add_to_record(*, thread, record, user: User) -> None:
+    """Put a whole thread on a record by hand; this also clears an earlier removal."""
+    kind = record._meta.model_name
+    LinkRemoval.objects.filter(thread=thread, **{kind: record}).delete()
+    MessageLink.objects.bulk_create(
+        [
+            MessageLink(
+                message=message, origin=MessageLink.Origin.MANUAL, created_by=user, **{kind: record}
+            )
+            for message in thread.messages.all()
+        ],
+        ignore_conflicts=True,
+    )
+
+
+@transaction.atomic
+def thread_choose_deal(*, thread, deal: Deal, user: User) -> None:
+    """A rep's choice among several open deals: the whole thread goes on it, now and later."""
+    choice, _ = ThreadDealChoice.objects.get_or_create(thread=thread)
+    choice.deal, choice.chosen_by, choice.chosen_at = deal, user, timezone.now()
+    choice.save()
+    LinkRemoval.objects.filter(thread=thread, deal=deal).delete()
+    MessageLink.objects.bulk_create(
+        [
+            MessageLink(message=m, origin=MessageLink.Origin.CHOSEN, created_by=user, deal=deal)
+            for m in thread.messages.all()
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def address_link_existing_mail(*, addresses: Iterable[str], owner: User) -> int:
+    """A record got new addresses: link the mail already stored for them, for every mailbox of
+    the record owner's team (the records a mailbox's mail can land on)."""
+    addresses = set(addresses)
+    team = (
+        User.objects.filter(team_id=owner.team_id)
+        if owner.team_id
+        else User.objects.filter(pk=owner.pk)
+    )
+    made = 0
+    for account in MailAccount.objects.filter(user__in=team).select_related("user"):
+        messages = Message.objects.filter(
+            participants__address__in=addresses, sightings__account=account
+        ).distinct()
+        made += messages_link(account=account, messages=list(messages))
+    return made
