@@ -70,6 +70,20 @@ class MailAccount(models.Model):
     history_days = models.PositiveSmallIntegerField(
         _("history to sync"), choices=HISTORY_CHOICES, default=90
     )
+
+    class Sharing(models.TextChoices):
+        PRIVATE = "private", _("Private: only me")
+        METADATA = "metadata", _("Metadata: who and when")
+        SUBJECT = "subject", _("Subject: who, when and the subject")
+        FULL = "full", _("Full: the whole message")
+
+    sharing = models.CharField(
+        _("shared with my team"),
+        max_length=10,
+        choices=Sharing.choices,
+        default=Sharing.FULL,
+        help_text=_("What teammates see of the mail from this mailbox on the CRM's records."),
+    )
     sent_folder_name = models.CharField(_("Sent folder"), max_length=255, blank=True)
 
     status = models.CharField(
@@ -137,7 +151,15 @@ class MailFolder(models.Model):
 
 
 class Thread(models.Model):
+    class Visibility(models.TextChoices):
+        MAILBOX = "", _("As the mailbox is shared")
+        PRIVATE = "private", _("Private")
+        SHARED = "shared", _("Shared in full")
+
     subject = models.TextField(_("subject"), blank=True)
+    visibility = models.CharField(
+        _("visibility"), max_length=10, choices=Visibility.choices, blank=True, default=""
+    )
     last_message_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

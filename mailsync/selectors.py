@@ -61,3 +61,48 @@ def skip_entries_for(*, account: MailAccount, code: str = ""):
     if code:
         entries = entries.filter(code=code)
     return entries.order_by("-created_at", "-id")
+
+
+# -- who sees what ----------------------------------------------------------------------------
+
+NONE, METADATA, SUBJECT, FULL = 0, 1, 2, 3
+LEVELS = {"private": NONE, "metadata": METADATA, "subject": SUBJECT, "full": FULL}
+
+
+def message_access(*, user, messages) -> dict[int, int]:
+    """How much of each message `user` may see: NONE, METADATA, SUBJECT or FULL.
+
+    The rep whose mailbox a message came from sees all of it. A teammate sees what the owner's
+    mailbox shares, unless the thread was made private (nothing) or shared (everything).
+    Anyone else sees nothing. One query for the whole list.
+    """
+    from mailsync.models import Sighting, Thread
+
+    messages = list(messages)
+    access = {m.pk: NONE for m in messages}
+    if not messages:
+        return access
+    threads = {m.pk: m.thread_id for m in messages}
+    visibility = dict(
+        Thread.objects.filter(pk__in={t for t in threads.values() if t}).values_list(
+            "pk", "visibility"
+        )
+    )
+    rows = Sighting.objects.filter(message__in=access, account__isnull=False).values_list(
+        "message", "account__user", "account__user__team", "account__sharing"
+    )
+    for message_id, owner_id, team_id, sharing in rows:
+        if owner_id == user.pk:
+            level = FULL
+        elif team_id is None or team_id != user.team_id:
+            level = NONE
+        else:
+            thread_visibility = visibility.get(threads[message_id], "")
+            if thread_visibility == "private":
+                level = NONE
+            elif thread_visibility == "shared":
+                level = FULL
+            else:
+                level = LEVELS[sharing]
+        access[message_id] = max(access[message_id], level)
+    return access
