@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from crm.models import Company, CompanyDomain, Contact, Deal, EmailAddress, Lead, User
 from crm.selectors import owners_visible_to
-from mailsync import matching
+from mailsync import blocking, matching
 from mailsync.matching import COMPANY, CONTACT, DEAL, LEAD, Directory, Ref, ThreadState
 from mailsync.models import (
     LinkRemoval,
@@ -116,6 +116,15 @@ def messages_link(*, account: MailAccount, messages: Iterable[Message]) -> int:
         participants[message_id].append(address)
     addresses = {a for values in participants.values() for a in values}
     directory = _directory(account.user, addresses)
+    # The owner's block list: such mail goes to the ledger as `blocked`, on no record.
+    block_list = blocking.blocked_values(user=account.user)
+    blocked = {}
+    for message in messages:
+        entry = blocking.entry_matching(participants[message.pk], block_list, directory.ignored)
+        if entry:
+            blocked[message.pk] = entry
+    blocking.ledger_blocked(account=account, blocked=blocked)
+    messages = [m for m in messages if m.pk not in blocked]
     states = _thread_states({m.thread_id for m in messages if m.thread_id})
     existing = set(
         MessageLink.objects.filter(message__in=messages).values_list(

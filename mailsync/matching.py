@@ -5,6 +5,7 @@ open deals of contacts and leads, what the thread already carries and what a rep
 it) with a fixed number of queries per batch, then asks `decide()` message by message.
 """
 
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -109,3 +110,20 @@ def decide(addresses: list[str], directory: Directory, thread: ThreadState) -> D
     for ref in thread.removed:
         links.pop(ref, None)
     return Decision(links=links, unmatched=unmatched, deal_choices=deal_choices)
+
+
+# Reply and forward prefixes: English, Italian (R:, RIF:, I: from Outlook), German, Nordic,
+# French, Spanish, Dutch. "Re[2]:" and stacked prefixes count too.
+_REPLY_PREFIX = re.compile(
+    r"^\s*((re|r|fw|fwd|aw|wg|sv|vs|rif|i|tr|enc|antw|ref)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE
+)
+
+
+def is_reply(subject: str) -> bool:
+    return bool(_REPLY_PREFIX.match(subject or ""))
+
+
+def subject_key(subject: str) -> str:
+    """A subject without reply/forward prefixes, spaces collapsed, lower-case: how a reply
+    from a client that drops In-Reply-To and References still finds its thread."""
+    return " ".join(_REPLY_PREFIX.sub("", subject or "").split()).lower()[:255]

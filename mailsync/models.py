@@ -157,6 +157,7 @@ class Thread(models.Model):
         SHARED = "shared", _("Shared in full")
 
     subject = models.TextField(_("subject"), blank=True)
+    subject_key = models.CharField(max_length=255, blank=True, db_index=True)
     visibility = models.CharField(
         _("visibility"), max_length=10, choices=Visibility.choices, blank=True, default=""
     )
@@ -471,3 +472,32 @@ class ThreadDealChoice(models.Model):
 
     def __str__(self):
         return f"thread {self.thread_id}: {self.deal_id or self.candidates}"
+
+
+class BlockEntry(models.Model):
+    """A rep's block list: an address (`spam@example.com`) or a whole domain (`example.com`).
+    Mail any of whose participants matches is not put on records; the ledger says `blocked`."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="block_entries",
+    )
+    value = models.CharField(_("address or domain"), max_length=254)
+    created_at = models.DateTimeField(_("added"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("blocked address")
+        verbose_name_plural = _("blocked addresses")
+        ordering = ["value"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "value"], name="one_block_entry_per_value")
+        ]
+
+    def __str__(self):
+        return self.value
+
+    @property
+    def is_domain(self) -> bool:
+        return "@" not in self.value

@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from mailsync import bulk, links, parsing
+from mailsync import bulk, links, matching, parsing
 from mailsync.errors import MailError
 from mailsync.imap import FetchedMessage, ImapSession, Server, check_imap
 from mailsync.models import (
@@ -562,7 +562,9 @@ def _new_message(prepared: _Prepared) -> Message:
 
 def _assign_threads(new: list[_Prepared]) -> None:
     """A reply joins the thread of the message it answers (In-Reply-To, then References, newest
-    first), whether that one is already stored or earlier in this batch; otherwise it starts one.
+    first), whether that one is already stored or earlier in this batch. A reply from a client
+    that drops both ("Re: ..." and nothing else) joins the recent thread with the same subject
+    that shares a participant. Anything else starts a thread.
     """
     wanted = {mid for p in new if p.parsed for mid in (*p.parsed.in_reply_to, *p.parsed.references)}
     known = dict(
@@ -573,9 +575,10 @@ def _assign_threads(new: list[_Prepared]) -> None:
     threads: dict[int, Thread] = {
         t.pk: t for t in Thread.objects.filter(pk__in=set(known.values()))
     }
+    by_subject = _recent_threads_by_subject(new)
     in_batch: dict[str, Thread] = {}
     created: list[Thread] = []
-    touched: set[Thread] = set()
+    touched: dict[int, Thread] = {}  # stored threads that get a newer message
     for p in new:
         parents = [*p.parsed.in_reply_to, *reversed(p.parsed.references)] if p.parsed else []
         thread = next(
@@ -586,11 +589,17 @@ def _assign_threads(new: list[_Prepared]) -> None:
             ),
             None,
         )
+        addresses = {a.address for a in p.parsed.participants} if p.parsed else set()
+        key = matching.subject_key(p.message.subject)
+        if thread is None and p.parsed and matching.is_reply(p.message.subject):
+            thread = next((t for t, people in by_subject.get(key, []) if people & addresses), None)
         if thread is None:
-            thread = Thread(subject=(p.message.subject or "")[:1000])
+            thread = Thread(subject=(p.message.subject or "")[:1000], subject_key=key)
             created.append(thread)
-        else:
-            touched.add(thread)
+        elif thread.pk:  # not one created earlier in this batch, which has no key yet
+            touched[thread.pk] = thread
+        if key:
+            by_subject.setdefault(key, []).insert(0, (thread, addresses))
         p.message.thread = thread
         if p.message.message_id:
             in_batch[p.message.message_id] = thread
@@ -600,8 +609,40 @@ def _assign_threads(new: list[_Prepared]) -> None:
             thread.last_message_at = p.message.date
     # Saving the messages picks up the primary keys bulk.insert gives the new threads.
     bulk.insert(Thread, created)
-    for thread in touched - set(created):
+    for thread in touched.values():
         Thread.objects.filter(pk=thread.pk).update(last_message_at=thread.last_message_at)
+
+
+# How far back a "Re:" without In-Reply-To or References looks for its thread.
+SUBJECT_THREADING_DAYS = 60
+
+
+def _recent_threads_by_subject(new: list[_Prepared]) -> dict[str, list[tuple[Thread, set[str]]]]:
+    """Recent threads whose subject matches a prefixed reply of the batch, newest first, with
+    the addresses of their participants. Two queries, however many messages."""
+    keys = {
+        matching.subject_key(p.message.subject)
+        for p in new
+        if p.parsed and matching.is_reply(p.message.subject)
+    }
+    keys.discard("")
+    if not keys:
+        return {}
+    since = timezone.now() - timedelta(days=SUBJECT_THREADING_DAYS)
+    candidates = list(
+        Thread.objects.filter(subject_key__in=keys, last_message_at__gte=since).order_by(
+            "-last_message_at"
+        )[:500]
+    )
+    people: dict[int, set[str]] = {t.pk: set() for t in candidates}
+    for thread_id, address in Participant.objects.filter(
+        message__thread__in=candidates
+    ).values_list("message__thread", "address"):
+        people[thread_id].add(address)
+    found: dict[str, list[tuple[Thread, set[str]]]] = {}
+    for thread in candidates:
+        found.setdefault(thread.subject_key, []).append((thread, people[thread.pk]))
+    return found
 
 
 def _skip_entry(p: _Prepared, **where) -> SkipEntry:
@@ -724,3 +765,12 @@ def _skip(account, folder, uidvalidity, uid, code, message, detail) -> None:
 
 def raw_bytes(message: Message) -> bytes:
     return gzip.decompress(bytes(message.raw.data))
+
+
+def account_set_sharing(*, account: MailAccount, sharing: str) -> MailAccount:
+    """What the rep's teammates see of the mail from this mailbox on the CRM's records."""
+    if sharing not in MailAccount.Sharing.values:
+        raise ValueError(f"unknown sharing: {sharing!r}")
+    account.sharing = sharing
+    account.save(update_fields=["sharing", "updated_at"])
+    return account

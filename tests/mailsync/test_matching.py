@@ -92,3 +92,22 @@ def test_removing_one_of_two_open_deals_leaves_the_other():
     d = directory(open_deals_of={ANN: [50, 51]})
     decision = decide(["ann@acme.com"], d, ThreadState(removed={Ref("deal", 50)}))
     assert decision.links[Ref("deal", 51)] == ONLY_OPEN_DEAL
+
+
+def test_reply_prefixes_in_several_languages():
+    from mailsync.matching import is_reply, subject_key
+
+    for subject in [
+        "Re: Quote",
+        "RE: re: Quote",
+        "R: Quote",
+        "RIF: Quote",
+        "I: Quote",
+        "AW: Quote",
+        "Re[2]: Quote",
+        "Fwd: Quote",
+    ]:
+        assert is_reply(subject), subject
+        assert subject_key(subject) == "quote"
+    assert not is_reply("Quote for Rex") and not is_reply("Invoice: March")
+    assert subject_key("  Quote   for\tACME ") == "quote for acme"

@@ -263,3 +263,62 @@ def test_batches_are_bounded_by_bytes_as_well_as_count(dovecot, mail_user, accou
     services.account_sync(account=account, progress=lambda role, done, total: seen.append(done))
     assert Message.objects.count() == 5
     assert len(seen) >= 3 and seen[-1] == 5  # several transactions, not one of five
+
+
+def test_a_reply_without_in_reply_to_finds_its_thread_by_subject_and_participant(
+    dovecot, mail_user, account
+):
+    dovecot.append(
+        mail_user.login,
+        "INBOX",
+        make_message(subject="Quote for ACME", message_id="<o1@x.example>"),
+    )
+    sync(account)
+    original = Message.objects.get(message_id="o1@x.example")
+    # A client that drops In-Reply-To and References, from the same person:
+    dovecot.append(
+        mail_user.login,
+        "INBOX",
+        make_message(subject="R: Quote for ACME", message_id="<o2@x.example>"),
+    )
+    # The same subject from someone unrelated, and a new message that is no reply:
+    dovecot.append(
+        mail_user.login,
+        "INBOX",
+        make_message(
+            subject="Re: Quote for ACME",
+            sender="eve@other.example",
+            to="zed@other.example",
+            message_id="<o3@x.example>",
+        ),
+    )
+    dovecot.append(
+        mail_user.login,
+        "INBOX",
+        make_message(subject="Quote for ACME", message_id="<o4@x.example>"),
+    )
+    sync(account)
+    thread_of = dict(Message.objects.values_list("message_id", "thread"))
+    assert thread_of["o2@x.example"] == original.thread_id
+    assert thread_of["o3@x.example"] != original.thread_id
+    assert thread_of["o4@x.example"] != original.thread_id
+
+
+def test_a_reply_in_the_same_batch_as_its_original_joins_its_thread(
+    dovecot, mail_user, account, caplog
+):
+    dovecot.append(
+        mail_user.login, "INBOX", make_message(subject="Plan", message_id="<b1@x.example>")
+    )
+    dovecot.append(
+        mail_user.login,
+        "INBOX",
+        make_message(subject="Re: Plan", message_id="<b2@x.example>", in_reply_to="<b1@x.example>"),
+    )
+    dovecot.append(
+        mail_user.login, "INBOX", make_message(subject="Re: Plan", message_id="<b3@x.example>")
+    )
+    result = sync(account)
+    assert result.imported == 3 and not result.skipped
+    assert "one by one" not in caplog.text  # stored as one batch, not by the fallback
+    assert Message.objects.values("thread").distinct().count() == 1

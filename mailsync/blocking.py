@@ -1,0 +1,160 @@
+"""A rep's block list: addresses and domains whose mail stays off the CRM's records.
+
+`links.messages_link` checks the list as it links; the writes here also apply a change to the
+mail already stored: adding an entry takes its mail off the records (and puts it in the skip
+ledger as `blocked`), removing one clears those ledger rows and links the mail again.
+"""
+
+from collections.abc import Iterable
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+
+from crm.addresses import normalize_domain, normalize_email
+from crm.models import User
+from mailsync.matching import domain_of
+from mailsync.models import (
+    BlockEntry,
+    MailAccount,
+    Message,
+    MessageLink,
+    Participant,
+    Sighting,
+    SkipEntry,
+)
+
+BLOCKED = "blocked"
+
+
+def normalize_value(value: str) -> str:
+    """An address or a domain, normalised; ValidationError if it is neither."""
+    value = (value or "").strip()
+    if "@" in value.lstrip("@"):
+        return normalize_email(value)
+    return normalize_domain(value.lstrip("@"))
+
+
+def blocked_values(*, user: User) -> frozenset[str]:
+    return frozenset(BlockEntry.objects.filter(user=user).values_list("value", flat=True))
+
+
+def entry_matching(addresses: Iterable[str], values: frozenset[str], ignored=frozenset()):
+    """The block entry (value) one of the addresses matches, by address or domain, or None."""
+    if not values:
+        return None
+    for address in addresses:
+        if not address or address in ignored:
+            continue
+        if address in values:
+            return address
+        if domain_of(address) in values:
+            return domain_of(address)
+    return None
+
+
+def _participant_filter(value: str) -> Q:
+    if "@" in value:
+        return Q(participants__address=value)
+    return Q(participants__address__endswith=f"@{value}")
+
+
+def ledger_blocked(*, account: MailAccount, blocked: dict[int, str]) -> None:
+    """Put messages (id -> the entry that blocks them) in the account's ledger as `blocked`."""
+    if not blocked:
+        return
+    have = set(
+        SkipEntry.objects.filter(account=account, code=BLOCKED, message__in=blocked).values_list(
+            "message", flat=True
+        )
+    )
+    wanted = {pk: value for pk, value in blocked.items() if pk not in have}
+    if not wanted:
+        return
+    where = {}
+    for sighting in Sighting.objects.filter(account=account, message__in=wanted).order_by("pk"):
+        where.setdefault(sighting.message_id, sighting)
+    rows = []
+    for message in Message.objects.filter(pk__in=wanted).only(
+        "id", "message_id", "subject", "from_address", "date"
+    ):
+        sighting = where.get(message.pk)
+        rows.append(
+            SkipEntry(
+                account=account,
+                folder_id=sighting.folder_id if sighting else None,
+                uidvalidity=sighting.uidvalidity if sighting else None,
+                uid=sighting.uid if sighting else None,
+                message=message,
+                code=BLOCKED,
+                detail=f"block list: {wanted[message.pk]}",
+                header_message_id=(message.message_id or "")[:998],
+                subject=(message.subject or "")[:2000],
+                from_address=message.from_address or "",
+                date=message.date,
+            )
+        )
+    SkipEntry.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def _affected(account: MailAccount, value: str) -> list[int]:
+    return list(
+        Message.objects.filter(sightings__account=account)
+        .filter(_participant_filter(value))
+        .values_list("pk", flat=True)
+        .distinct()
+    )
+
+
+@transaction.atomic
+def block_add(*, user: User, value: str) -> BlockEntry:
+    """Block an address or a domain; the rep's mail already linked from it leaves the records."""
+    value = normalize_value(value)
+    entry, created = BlockEntry.objects.get_or_create(user=user, value=value)
+    account = MailAccount.objects.filter(user=user).first()
+    if not created or account is None:
+        return entry
+    from mailsync.links import ignored_addresses
+
+    ignored = ignored_addresses(user=user)
+    participants: dict[int, list[str]] = {}
+    for message_id, address in Participant.objects.filter(
+        message__in=_affected(account, value)
+    ).values_list("message", "address"):
+        participants.setdefault(message_id, []).append(address)
+    blocked = {
+        pk: value
+        for pk, addresses in participants.items()
+        if entry_matching(addresses, frozenset([value]), ignored)
+    }
+    # Only the links the sync made for this mailbox: a link a rep added by hand stays, and so
+    # does a message another rep's mailbox also holds (their block list is theirs).
+    shared = Sighting.objects.filter(message__in=blocked, account__isnull=False).exclude(
+        account=account
+    )
+    MessageLink.objects.filter(message__in=blocked, created_by__isnull=True).exclude(
+        message__in=shared.values("message")
+    ).delete()
+    ledger_blocked(account=account, blocked=blocked)
+    return entry
+
+
+@transaction.atomic
+def block_remove(*, entry: BlockEntry) -> int:
+    """Remove a block entry: its `blocked` ledger rows go, and its mail is linked again.
+    Returns the links made."""
+    from mailsync.links import messages_link
+
+    user, value = entry.user, entry.value
+    entry.delete()
+    account = MailAccount.objects.filter(user=user).select_related("user").first()
+    if account is None:
+        return 0
+    affected = _affected(account, value)
+    SkipEntry.objects.filter(account=account, code=BLOCKED, message__in=affected).delete()
+    # messages_link checks the remaining entries: a message another entry blocks goes back in.
+    return messages_link(account=account, messages=list(Message.objects.filter(pk__in=affected)))
+
+
+def validation_message(error: ValidationError) -> str:
+    return " ".join(error.messages)
