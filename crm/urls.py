@@ -5,6 +5,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("crm.web_urls")),
     path("mailbox/", include("mailsync.urls")),
+    path("mail/", include("mailsync.urls_mail")),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("anymail/", include("anymail.urls")),

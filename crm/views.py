@@ -32,6 +32,7 @@ from crm.forms import (
     TaskForm,
 )
 from crm.models import Company, Contact, Deal, Lead, Task, User
+from mailsync import selectors as mail_selectors
 
 # -- record kinds -----------------------------------------------------------------------------
 
@@ -205,6 +206,9 @@ def _detail_context(request, kind: str, record) -> dict:
         "note_form": NoteForm(),
         "task_form": TaskForm(user=user),
         "can_delete": selectors.record_can_delete(record=record, user=user),
+        "mail_threads": mail_selectors.mail_threads_for_record(
+            record=record, user=user, page=request.GET.get("mail_page")
+        ),
     }
     if kind in ("contact", "lead"):
         context["shared_addresses"] = selectors.records_sharing_addresses(record=record, user=user)

@@ -1,9 +1,11 @@
 """Reads of the mail integration."""
 
+from dataclasses import dataclass, field
+
 from django.db.models import Count
 
 from mailsync.errors import code_info
-from mailsync.models import MailAccount, Sighting, SkipEntry
+from mailsync.models import Attachment, MailAccount, Sighting, SkipEntry
 
 
 def account_status(*, account: MailAccount) -> dict:
@@ -106,3 +108,119 @@ def message_access(*, user, messages) -> dict[int, int]:
                 level = LEVELS[sharing]
         access[message_id] = max(access[message_id], level)
     return access
+
+
+# -- mail on records --------------------------------------------------------------------------
+
+THREADS_PER_PAGE = 25
+
+
+@dataclass
+class MailItem:
+    """One message as a viewer may see it: `level` says how much (the template shows only that)."""
+
+    message: object
+    level: int
+    sent: bool
+    recipients: list = field(default_factory=list)
+    attachments: list = field(default_factory=list)
+    links: list = field(default_factory=list)  # this record's MessageLinks ("why is this here?")
+
+    @property
+    def show_subject(self) -> bool:
+        return self.level >= SUBJECT
+
+    @property
+    def show_body(self) -> bool:
+        return self.level >= FULL
+
+
+@dataclass
+class MailThread:
+    thread: object
+    items: list
+    last_date: object = None
+
+
+def message_direction_sent(*, user, messages) -> set[int]:
+    """The messages the viewer's side sent: seen in a Sent folder of the viewer's own mailbox,
+    or from one of the team's addresses."""
+    from mailsync.links import ignored_addresses
+    from mailsync.models import MailFolder
+
+    messages = list(messages)
+    sent = set(
+        Sighting.objects.filter(
+            message__in=[m.pk for m in messages],
+            account__user=user,
+            folder__role=MailFolder.Role.SENT,
+        ).values_list("message", flat=True)
+    )
+    ours = ignored_addresses(user=user)
+    sent |= {m.pk for m in messages if m.from_address.lower() in ours}
+    return sent
+
+
+def mail_threads_for_record(*, record, user, page=None):
+    """The threads with mail linked to `record` that `user` may see, newest first, 25 a page.
+
+    Each thread holds its linked messages the user may see (message_access > NONE), oldest
+    first, as MailItems. A fixed number of queries, whatever the number of messages.
+    """
+    from django.core.paginator import Paginator
+
+    from mailsync.models import Message, MessageLink, Participant
+
+    kind = record._meta.model_name
+    linked = Message.objects.filter(**{f"links__{kind}": record}).only("pk", "thread_id", "date")
+    rows = list(linked)
+    access = message_access(user=user, messages=rows)
+    threads: dict = {}
+    for message in rows:
+        if access[message.pk] > NONE:
+            key = message.thread_id or -message.pk
+            threads.setdefault(key, []).append(message)
+
+    def newest(key):
+        dates = [m.date.timestamp() for m in threads[key] if m.date]
+        return (max(dates) if dates else 0, key)
+
+    order = sorted(threads, key=newest, reverse=True)
+    paginator = Paginator(order, THREADS_PER_PAGE)
+    current = paginator.get_page(page)
+    ids = [m.pk for key in current.object_list for m in threads[key]]
+    messages = {m.pk: m for m in Message.objects.filter(pk__in=ids).select_related("thread")}
+    recipients: dict = {}
+    for p in Participant.objects.filter(
+        message__in=ids, role__in=[Participant.Role.TO, Participant.Role.CC]
+    ):
+        recipients.setdefault(p.message_id, []).append(p)
+    attachments: dict = {}
+    for a in Attachment.objects.filter(message__in=ids, inline=False).order_by("pk"):
+        attachments.setdefault(a.message_id, []).append(a)
+    links: dict = {}
+    for link in MessageLink.objects.filter(message__in=ids, **{kind: record}).select_related(
+        "created_by"
+    ):
+        links.setdefault(link.message_id, []).append(link)
+    sent = message_direction_sent(user=user, messages=messages.values())
+    result = []
+    for key in current.object_list:
+        chosen = sorted(
+            (messages[m.pk] for m in threads[key]),
+            key=lambda m: (m.date is None, m.date, m.pk),
+        )
+        items = [
+            MailItem(
+                message=m,
+                level=access[m.pk],
+                sent=m.pk in sent,
+                recipients=recipients.get(m.pk, []),
+                attachments=attachments.get(m.pk, []) if access[m.pk] >= FULL else [],
+                links=links.get(m.pk, []),
+            )
+            for m in chosen
+        ]
+        result.append(MailThread(thread=chosen[0].thread, items=items, last_date=chosen[-1].date))
+    current.object_list = result
+    return current

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from mailsync import views
+from mailsync import views, views_people
 
 app_name = "mailsync"
 
@@ -12,4 +12,13 @@ urlpatterns = [
     path("sync/", views.mailbox_sync_now, name="mailbox_sync_now"),
     path("disconnect/", views.mailbox_disconnect, name="mailbox_disconnect"),
     path("skipped/", views.mailbox_skipped, name="mailbox_skipped"),
+    path("sharing/", views.mailbox_sharing, name="mailbox_sharing"),
+]
+
+# The people in the rep's mail: candidates to add, addresses and domains to block.
+urlpatterns += [
+    path("candidates/", views_people.candidates_list, name="candidates"),
+    path("candidates/add/", views_people.candidate_add, name="candidate_add"),
+    path("blocked/", views_people.blocklist, name="blocklist"),
+    path("blocked/<int:pk>/remove/", views_people.block_remove, name="block_remove"),
 ]

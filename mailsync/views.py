@@ -378,3 +378,16 @@ def _stream_check(request, conn, *, title, on_success=None, retry_form=None):
     response["Cache-Control"] = "no-store"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each stage on at once
     return response
+
+
+@login_required
+@require_POST
+def mailbox_sharing(request):
+    account = _connected_account(request.user)
+    sharing = request.POST.get("sharing", "")
+    if sharing in MailAccount.Sharing.values:
+        services.account_set_sharing(account=account, sharing=sharing)
+        messages.success(
+            request, _("Your teammates now see: %(s)s.") % {"s": account.get_sharing_display()}
+        )
+    return redirect("mailsync:mailbox")

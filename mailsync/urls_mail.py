@@ -1,0 +1,15 @@
+from django.urls import path
+
+from mailsync import views_mail as views
+
+app_name = "mail"
+
+urlpatterns = [
+    path("messages/<int:pk>/", views.message_detail, name="message"),
+    path("messages/<int:pk>/eml/", views.message_eml, name="message_eml"),
+    path("attachments/<int:pk>/", views.attachment_download, name="attachment"),
+    path("threads/<int:pk>/remove/", views.thread_remove, name="thread_remove"),
+    path("threads/<int:pk>/add/", views.thread_add, name="thread_add"),
+    path("threads/<int:pk>/deal/", views.thread_deal, name="thread_deal"),
+    path("threads/<int:pk>/visibility/", views.thread_visibility, name="thread_visibility"),
+]

@@ -1,0 +1,289 @@
+"""Mail on the CRM: one message, its attachments and raw form, and the hand edits of where a
+thread lands (remove, add, choose the deal) and who sees it.
+
+Who sees what is `selectors.message_access()` and nothing else. A message the user may not see
+is a 404, never a 403: that would confirm that it exists.
+"""
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+
+from crm.models import Company, Contact, Deal, Lead
+from crm.selectors import record_choices
+from crm.views import record_get
+from mailsync import links, parsing, selectors, services
+from mailsync.models import Attachment, Message, MessageLink, Participant, Sighting, Thread
+
+# The language switcher's one inline handler (templates/base.html), allowed by its hash.
+LANGUAGE_SWITCH_HASH = "'sha256-osjxnKEPL/pQJbFk1dKsF7PYFmTyMWGmVSiL9inhxJY='"
+SAFE_CONTENT_TYPES = {
+    "application/pdf",
+    "application/zip",
+    "application/msword",
+    "application/vnd.ms-excel",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.oasis.opendocument.spreadsheet",
+    "text/plain",
+    "text/csv",
+    "text/calendar",
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+}
+KIND_MODELS = {"lead": Lead, "contact": Contact, "company": Company, "deal": Deal}
+KIND_LABELS = {
+    "contact": gettext_lazy("Contacts"),
+    "company": gettext_lazy("Companies"),
+    "deal": gettext_lazy("Deals"),
+    "lead": gettext_lazy("Leads"),
+}
+
+
+def csp(*, images: bool = False) -> str:
+    img = "'self' data:" + (" https:" if images else "")
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"img-src {img}",
+            # Mail keeps its inline styles, in the sandboxed frame that inherits this policy.
+            "style-src 'self' 'unsafe-inline'",
+            f"script-src 'self' 'unsafe-hashes' {LANGUAGE_SWITCH_HASH}",
+            "frame-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'self'",
+        ]
+    )
+
+
+def strict_csp(view):
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        if "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = csp()
+        return response
+
+    return wrapper
+
+
+def _message_or_404(user, pk: int, minimum: int = selectors.METADATA) -> tuple[Message, int]:
+    message = Message.objects.filter(pk=pk).select_related("thread").first()
+    if message is None:
+        raise Http404
+    level = selectors.message_access(user=user, messages=[message])[message.pk]
+    if level < minimum:
+        raise Http404
+    return message, level
+
+
+def _thread_or_404(user, pk: int) -> Thread:
+    """A thread with at least one message the user may see."""
+    thread = Thread.objects.filter(pk=pk).first()
+    if thread is None:
+        raise Http404
+    access = selectors.message_access(user=user, messages=thread.messages.only("pk", "thread_id"))
+    if not any(level > selectors.NONE for level in access.values()):
+        raise Http404
+    return thread
+
+
+def _is_owner(user, thread_or_message) -> bool:
+    """The rep whose mailbox the mail came from."""
+    if isinstance(thread_or_message, Thread):
+        sightings = {"message__thread": thread_or_message}
+    else:
+        sightings = {"message": thread_or_message}
+    return Sighting.objects.filter(account__user=user, **sightings).exists()
+
+
+def _back(request, fallback):
+    target = request.POST.get("next")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect(fallback)
+
+
+def _visible_records(user, record_links):
+    """The records of these links that the user may see."""
+    wanted = {}
+    for link in record_links:
+        kind = next(f for f in MessageLink.RECORD_FIELDS if getattr(link, f"{f}_id"))
+        wanted.setdefault(kind, set()).add(getattr(link, f"{kind}_id"))
+    visible = {}
+    for kind, ids in wanted.items():
+        for record in record_choices(model=KIND_MODELS[kind], user=user).filter(pk__in=ids):
+            visible[(kind, record.pk)] = record
+    return visible
+
+
+@login_required
+@require_GET
+def message_detail(request, pk):
+    user = request.user
+    message, level = _message_or_404(user, pk)
+    images = level >= selectors.FULL and request.GET.get("images") == "1"
+    participants = list(message.participants.all())
+    record_links = list(message.links.select_related("created_by"))
+    visible = _visible_records(user, record_links)
+    on_records = []
+    for link in record_links:
+        kind = next(f for f in MessageLink.RECORD_FIELDS if getattr(link, f"{f}_id"))
+        record = visible.get((kind, getattr(link, f"{kind}_id")))
+        if record is not None:
+            on_records.append({"kind": kind, "record": record, "links": [link]})
+    html = ""
+    if level >= selectors.FULL and message.html:
+        html = parsing.sanitize_html(message.html, allow_remote_images=images)
+    choice = getattr(message.thread, "deal_choice", None) if message.thread else None
+    deal_candidates = []
+    if choice is not None and choice.deal_id is None:
+        deal_candidates = list(
+            record_choices(model=Deal, user=user).filter(pk__in=choice.candidates)
+        )
+    context = {
+        "message": message,
+        "level": level,
+        "show_subject": level >= selectors.SUBJECT,
+        "show_body": level >= selectors.FULL,
+        "sent": bool(selectors.message_direction_sent(user=user, messages=[message])),
+        "senders": [p for p in participants if p.role == Participant.Role.FROM],
+        "recipients": [
+            p
+            for p in participants
+            if p.role in (Participant.Role.TO, Participant.Role.CC)
+            or (p.role == Participant.Role.BCC and level >= selectors.FULL)
+        ],
+        "html": html,
+        "images": images,
+        "has_remote_images": bool(html) and "data-remote-src" in html,
+        "attachments": list(message.attachments.filter(inline=False).order_by("pk"))
+        if level >= selectors.FULL
+        else [],
+        "on_records": on_records,
+        "record_options": [
+            (str(KIND_LABELS[kind]), [(f"{kind}:{r.pk}", str(r)) for r in qs])
+            for kind, qs in _record_options(user)
+        ],
+        "deal_candidates": deal_candidates,
+        "is_owner": _is_owner(user, message),
+        "visibility_choices": Thread.Visibility.choices,
+    }
+    response = render(request, "mailsync/message.html", context)
+    response["Content-Security-Policy"] = csp(images=images)
+    return response
+
+
+def _record_options(user):
+    for kind in ("contact", "company", "deal", "lead"):
+        yield kind, record_choices(model=KIND_MODELS[kind], user=user).order_by("pk")[:500]
+
+
+@login_required
+@require_GET
+@strict_csp
+def attachment_download(request, pk):
+    attachment = get_object_or_404(Attachment.objects.select_related("message"), pk=pk)
+    _message_or_404(request.user, attachment.message_id, minimum=selectors.FULL)
+    if attachment.omitted or not attachment.file:
+        raise Http404(_("This attachment was too large to store."))
+    content_type = attachment.content_type.lower().split(";")[0].strip()
+    if content_type not in SAFE_CONTENT_TYPES:
+        content_type = "application/octet-stream"
+    response = FileResponse(
+        attachment.file.open("rb"),
+        as_attachment=True,
+        filename=attachment.filename or "attachment",
+        content_type=content_type,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@login_required
+@require_GET
+@strict_csp
+def message_eml(request, pk):
+    message, _level = _message_or_404(request.user, pk)
+    if not _is_owner(request.user, message) or not hasattr(message, "raw"):
+        raise Http404
+    response = HttpResponse(services.raw_bytes(message), content_type="message/rfc822")
+    response["Content-Disposition"] = f'attachment; filename="message-{message.pk}.eml"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _record_from_post(request):
+    kind, _sep, pk = request.POST.get("record", "").partition(":")
+    if kind not in KIND_MODELS or not pk.isdigit():
+        raise Http404
+    return record_get(kind=kind, pk=int(pk), user=request.user)
+
+
+@login_required
+@require_POST
+def thread_remove(request, pk):
+    thread = _thread_or_404(request.user, pk)
+    record = _record_from_post(request)
+    links.thread_remove_from_record(thread=thread, record=record, user=request.user)
+    messages.success(
+        request,
+        _("The thread is off %(record)s. Later replies in it will stay off too.")
+        % {"record": record},
+    )
+    return _back(request, record.get_absolute_url())
+
+
+@login_required
+@require_POST
+def thread_add(request, pk):
+    thread = _thread_or_404(request.user, pk)
+    record = _record_from_post(request)
+    links.thread_add_to_record(thread=thread, record=record, user=request.user)
+    messages.success(request, _("The thread is on %(record)s.") % {"record": record})
+    return _back(request, record.get_absolute_url())
+
+
+@login_required
+@require_POST
+def thread_deal(request, pk):
+    thread = _thread_or_404(request.user, pk)
+    choice = getattr(thread, "deal_choice", None)
+    deal_id = request.POST.get("deal", "")
+    if choice is None or not deal_id.isdigit() or int(deal_id) not in choice.candidates:
+        raise Http404
+    deal = record_get(kind="deal", pk=int(deal_id), user=request.user)
+    links.thread_choose_deal(thread=thread, deal=deal, user=request.user)
+    messages.success(request, _("The thread is on %(deal)s.") % {"deal": deal})
+    return _back(request, deal.get_absolute_url())
+
+
+@login_required
+@require_POST
+def thread_visibility(request, pk):
+    thread = _thread_or_404(request.user, pk)
+    visibility = request.POST.get("visibility", "")
+    if not _is_owner(request.user, thread) or visibility not in Thread.Visibility.values:
+        raise Http404
+    thread.visibility = visibility
+    thread.save(update_fields=["visibility"])
+    messages.success(
+        request, _("Who sees this thread: %(v)s.") % {"v": thread.get_visibility_display()}
+    )
+    return _back(request, "/")
