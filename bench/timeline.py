@@ -159,6 +159,9 @@ def _measure(url: str, runs: int = 7) -> tuple[float, int]:
         assert response.status_code == 200
     with CaptureQueriesContext(connection) as queries:
         client.get(url, secure=True)
+    if os.environ.get("BENCH_SQL"):
+        for query in sorted(queries, key=lambda q: -float(q["time"]))[:4]:
+            print(f"  {float(query['time']) * 1000:6.1f} ms  {query['sql'][:300]}")
     return statistics.median(times), len(queries)
 
 

@@ -2,10 +2,10 @@
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count
+from django.db.models import Count, F, Q
 
 from mailsync.errors import code_info
-from mailsync.models import Attachment, MailAccount, Sighting, SkipEntry
+from mailsync.models import Attachment, MailAccount, Sighting, SkipEntry, Thread
 
 
 def account_status(*, account: MailAccount) -> dict:
@@ -78,7 +78,6 @@ def message_access(*, user, messages) -> dict[int, int]:
     mailbox shares, unless the thread was made private (nothing) or shared (everything).
     Anyone else sees nothing. One query for the whole list.
     """
-    from mailsync.models import Sighting, Thread
 
     messages = list(messages)
     access = {m.pk: NONE for m in messages}
@@ -161,6 +160,16 @@ def message_direction_sent(*, user, messages) -> set[int]:
     return sent
 
 
+def messages_visible_q(user) -> Q:
+    """The SQL form of message_access(...) > NONE, for filtering long lists in the database."""
+    own = Q(sightings__account__user=user)
+    if not user.team_id:
+        return own
+    shared = Q(sightings__account__user__team_id=user.team_id) & ~Q(thread__visibility="private")
+    shared &= ~Q(sightings__account__sharing="private") | Q(thread__visibility="shared")
+    return own | shared
+
+
 def mail_threads_for_record(*, record, user, page=None):
     """The threads with mail linked to `record` that `user` may see, newest first, 25 a page.
 
@@ -172,22 +181,25 @@ def mail_threads_for_record(*, record, user, page=None):
     from mailsync.models import Message, MessageLink, Participant
 
     kind = record._meta.model_name
-    linked = Message.objects.filter(**{f"links__{kind}": record}).only("pk", "thread_id", "date")
-    rows = list(linked)
+    linked = Message.objects.filter(**{f"links__{kind}": record})
+    # Which threads, and in which order, is the database's work: a record may carry thousands
+    # of messages, and a page shows 25 threads.
+    visible_threads = Thread.objects.filter(
+        pk__in=linked.filter(messages_visible_q(user)).values("thread_id")
+    ).order_by(F("last_message_at").desc(nulls_last=True), "-pk")
+    paginator = Paginator(visible_threads, THREADS_PER_PAGE)
+    current = paginator.get_page(page)
+    rows = list(
+        linked.filter(thread__in=[t.pk for t in current.object_list]).only(
+            "pk", "thread_id", "date"
+        )
+    )
     access = message_access(user=user, messages=rows)
-    threads: dict = {}
+    threads: dict = {t.pk: [] for t in current.object_list}
     for message in rows:
         if access[message.pk] > NONE:
-            key = message.thread_id or -message.pk
-            threads.setdefault(key, []).append(message)
-
-    def newest(key):
-        dates = [m.date.timestamp() for m in threads[key] if m.date]
-        return (max(dates) if dates else 0, key)
-
-    order = sorted(threads, key=newest, reverse=True)
-    paginator = Paginator(order, THREADS_PER_PAGE)
-    current = paginator.get_page(page)
+            threads[message.thread_id].append(message)
+    current.object_list = [t.pk for t in current.object_list if threads[t.pk]]
     ids = [m.pk for key in current.object_list for m in threads[key]]
     messages = {m.pk: m for m in Message.objects.filter(pk__in=ids).select_related("thread")}
     recipients: dict = {}
