@@ -99,7 +99,7 @@ def _thread_states(thread_ids: set[int]) -> dict[int, ThreadState]:
         states[thread_id].deals.add(deal_id)
     for choice in ThreadDealChoice.objects.filter(thread__in=thread_ids, deal__isnull=False):
         states[choice.thread_id].chosen_deal = choice.deal_id
-    for removal in LinkRemoval.objects.filter(thread__in=thread_ids):
+    for removal in LinkRemoval.objects.filter(thread__in=thread_ids, message__isnull=True):
         states[removal.thread_id].removed.add(_ref_from_ids(removal))
     return states
 
@@ -126,6 +126,9 @@ def messages_link(*, account: MailAccount, messages: Iterable[Message]) -> int:
     blocking.ledger_blocked(account=account, blocked=blocked)
     messages = [m for m in messages if m.pk not in blocked]
     states = _thread_states({m.thread_id for m in messages if m.thread_id})
+    kept_off = defaultdict(set)  # message -> records a rep took that one message off
+    for removal in LinkRemoval.objects.filter(message__in=messages):
+        kept_off[removal.message_id].add(_ref_from_ids(removal))
     existing = set(
         MessageLink.objects.filter(message__in=messages).values_list(
             "message", *MessageLink.RECORD_FIELDS
@@ -136,6 +139,8 @@ def messages_link(*, account: MailAccount, messages: Iterable[Message]) -> int:
         state = states[message.thread_id] if message.thread_id else ThreadState()
         decision = matching.decide(participants[message.pk], directory, state)
         for ref, origin in decision.links.items():
+            if ref in kept_off[message.pk]:
+                continue
             if ref.kind == DEAL and origin != matching.CHOSEN:
                 state.deals.add(ref.pk)  # the next message of the thread follows it
             key = (
@@ -172,10 +177,35 @@ def thread_remove_from_record(*, thread, record, user: User) -> None:
 
 
 @transaction.atomic
+def message_remove_from_record(*, message: Message, record, user: User) -> None:
+    """Take one message off a record, and remember it; the rest of its thread stays."""
+    kind = record._meta.model_name
+    MessageLink.objects.filter(message=message, **{kind: record}).delete()
+    LinkRemoval.objects.get_or_create(
+        thread_id=message.thread_id,
+        message=message,
+        **{kind: record},
+        defaults={"removed_by": user},
+    )
+
+
+@transaction.atomic
+def message_add_to_record(*, message: Message, record, user: User) -> None:
+    """Put one message on a record by hand; this clears an earlier removal of that message."""
+    kind = record._meta.model_name
+    LinkRemoval.objects.filter(message=message, **{kind: record}).delete()
+    MessageLink.objects.get_or_create(
+        message=message,
+        **{kind: record},
+        defaults={"origin": MessageLink.Origin.MANUAL, "created_by": user},
+    )
+
+
+@transaction.atomic
 def thread_add_to_record(*, thread, record, user: User) -> None:
     """Put a whole thread on a record by hand; this also clears an earlier removal."""
     kind = record._meta.model_name
-    LinkRemoval.objects.filter(thread=thread, **{kind: record}).delete()
+    LinkRemoval.objects.filter(thread=thread, **{kind: record}).delete()  # message-level too
     MessageLink.objects.bulk_create(
         [
             MessageLink(

@@ -434,6 +434,10 @@ class LinkRemoval(RecordLinkBase):
     again, however they match; adding the link back by hand deletes this row."""
 
     thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="removals")
+    # Set: only this message is kept off the record; empty: the whole thread, replies included.
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="removals"
+    )
     removed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -444,7 +448,15 @@ class LinkRemoval(RecordLinkBase):
         verbose_name_plural = _("removed links")
         constraints = [
             RecordLinkBase.exactly_one_record("link_removal_one_record"),
-            *RecordLinkBase.unique_per_record("link_removal_unique", "thread"),
+            *(
+                models.UniqueConstraint(
+                    fields=["thread", record],
+                    condition=Q(**{f"{record}__isnull": False, "message__isnull": True}),
+                    name=f"link_removal_unique_{record}",
+                )
+                for record in RecordLinkBase.RECORD_FIELDS
+            ),
+            *RecordLinkBase.unique_per_record("link_removal_message_unique", "message"),
         ]
 
     def __str__(self):

@@ -262,6 +262,26 @@ def thread_add(request, pk):
 
 @login_required
 @require_POST
+def message_remove(request, pk):
+    message, _level = _message_or_404(request.user, pk)
+    record = _record_from_post(request)
+    links.message_remove_from_record(message=message, record=record, user=request.user)
+    messages.success(request, _("This message is off %(record)s.") % {"record": record})
+    return _back(request, record.get_absolute_url())
+
+
+@login_required
+@require_POST
+def message_add(request, pk):
+    message, _level = _message_or_404(request.user, pk)
+    record = _record_from_post(request)
+    links.message_add_to_record(message=message, record=record, user=request.user)
+    messages.success(request, _("This message is on %(record)s.") % {"record": record})
+    return _back(request, record.get_absolute_url())
+
+
+@login_required
+@require_POST
 def thread_deal(request, pk):
     thread = _thread_or_404(request.user, pk)
     choice = getattr(thread, "deal_choice", None)

@@ -180,3 +180,49 @@ def test_free_mail_teammates_and_other_teams_are_left_out(
     )
     assert records_of(message) == set()
     assert not MessageLink.objects.filter(contact=theirs).exists()
+
+
+def test_one_message_can_be_taken_off_a_record_without_its_thread(
+    dovecot, mail_user, account, ann, alice
+):
+    deal = DealFactory(owner=alice)
+    deal.contacts.add(ann)
+    first = deliver(dovecot, mail_user, account, sender="ann@acme.com", message_id="<s1@acme.com>")
+    second = deliver(
+        dovecot,
+        mail_user,
+        account,
+        sender="ann@acme.com",
+        message_id="<s2@acme.com>",
+        in_reply_to="<s1@acme.com>",
+    )
+    links.message_remove_from_record(message=first, record=deal, user=alice)
+    assert deal not in records_of(first) and deal in records_of(second)
+    # Linking again (as after a block is lifted, or an address added) leaves it off.
+    links.messages_link(account=account, messages=[first, second])
+    assert deal not in records_of(first)
+    later = deliver(
+        dovecot,
+        mail_user,
+        account,
+        sender="ann@acme.com",
+        message_id="<s3@acme.com>",
+        in_reply_to="<s2@acme.com>",
+    )
+    assert deal in records_of(later)  # only that one message was removed
+    links.message_add_to_record(message=first, record=deal, user=alice)
+    assert deal in records_of(first)
+    assert first.links.get(deal=deal).origin == "manual"
+
+
+def test_the_message_page_removes_and_adds_one_message(
+    dovecot, mail_user, account, ann, alice, client
+):
+    message = deliver(
+        dovecot, mail_user, account, sender="ann@acme.com", message_id="<p1@acme.com>"
+    )
+    client.force_login(alice)
+    client.post(f"/mail/messages/{message.pk}/remove/", {"record": f"contact:{ann.pk}"})
+    assert ann not in records_of(message)
+    client.post(f"/mail/messages/{message.pk}/add/", {"record": f"contact:{ann.pk}"})
+    assert ann in records_of(message)
