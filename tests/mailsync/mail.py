@@ -35,3 +35,14 @@ def make_message(
     if html:
         message.add_alternative(html, subtype="html")
     return bytes(message)
+
+
+def deliver(dovecot, mail_user, account, **kwargs):
+    """Put a message in the Inbox, sync, and return it as stored."""
+    from mailsync import services
+    from mailsync.models import Message
+
+    dovecot.append(mail_user.login, "INBOX", make_message(**kwargs))
+    result = services.account_sync(account=account)
+    assert result.error is None, result
+    return Message.objects.get(message_id=kwargs["message_id"].strip("<>"))

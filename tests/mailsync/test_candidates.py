@@ -6,49 +6,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from crm import services as crm
-from crm.models import Company, Contact, Lead
+from crm.models import Contact, Lead
 from mailsync import services
 from mailsync.candidates import split_name
-from mailsync.models import MailAccount, Message
+from mailsync.models import Message
 from tests.mailsync.mail import make_message
 
 pytestmark = pytest.mark.django_db
 
 URL = reverse("mailsync:candidates")
-
-
-@pytest.fixture(autouse=True)
-def trust_the_test_ca(settings, mail_ca):
-    settings.MAILSYNC_CA_FILE = str(mail_ca.ca_file)
-
-
-@pytest.fixture
-def account(dovecot, mail_user, alice):
-    account = MailAccount(
-        user=alice,
-        email=mail_user.login,
-        login=mail_user.login,
-        imap_host=dovecot.host,
-        imap_port=dovecot.ssl_port,
-        smtp_host=dovecot.host,
-        history_days=365,
-    )
-    account.secret = mail_user.password
-    account.save()
-    return account
-
-
-@pytest.fixture
-def ann(alice):
-    company = crm.company_save(
-        company=Company(name="Acme", owner=alice), actor=alice, domains=["acme.com"]
-    )
-    return crm.contact_save(
-        contact=Contact(first_name="Ann", company=company, owner=alice),
-        actor=alice,
-        emails=["ann@acme.com"],
-    )
 
 
 def put(dovecot, mail_user, **kwargs):

@@ -12,12 +12,6 @@ from tests.mailsync.mail import make_message
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def trust_the_test_ca(settings, mail_ca):
-    settings.MAILSYNC_CA_FILE = str(mail_ca.ca_file)
-    settings.MAILSYNC_TIMEOUT = 5
-
-
 def connect(monkeypatch, dovecot, smtpd, user, password, *extra):
     monkeypatch.setattr("sys.stdin", io.StringIO(password + "\n"))
     out = io.StringIO()

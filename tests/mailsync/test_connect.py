@@ -11,13 +11,6 @@ from mailsync.stages import IMAP_STAGES, SMTP_STAGES
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def trust_the_test_ca(settings, mail_ca):
-    """The operator's CA bundle: the test CA stands in for a company's own authority."""
-    settings.MAILSYNC_CA_FILE = str(mail_ca.ca_file)
-    settings.MAILSYNC_TIMEOUT = 3
-
-
 def conn_for(dovecot, smtpd, user, *, imap_security="ssl", smtp_security="ssl", password=None):
     smtpd.add_user(user.login, user.password)
     return services.ConnectionSettings(

@@ -5,52 +5,12 @@ import pytest
 
 from crm import services as crm
 from crm.models import Company, Contact, Deal, Lead
-from mailsync import links, services
-from mailsync.models import LinkRemoval, MailAccount, Message, MessageLink, ThreadDealChoice
+from mailsync import links
+from mailsync.models import LinkRemoval, MessageLink, ThreadDealChoice
 from tests.factories import DealFactory
-from tests.mailsync.mail import make_message
+from tests.mailsync.mail import deliver
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def trust_the_test_ca(settings, mail_ca):
-    settings.MAILSYNC_CA_FILE = str(mail_ca.ca_file)
-
-
-@pytest.fixture
-def account(dovecot, mail_user, alice):
-    account = MailAccount(
-        user=alice,
-        email=mail_user.login,
-        login=mail_user.login,
-        imap_host=dovecot.host,
-        imap_port=dovecot.ssl_port,
-        smtp_host=dovecot.host,
-        history_days=365,
-    )
-    account.secret = mail_user.password
-    account.save()
-    return account
-
-
-@pytest.fixture
-def ann(alice):
-    company = crm.company_save(
-        company=Company(name="Acme", owner=alice), actor=alice, domains=["acme.com"]
-    )
-    return crm.contact_save(
-        contact=Contact(first_name="Ann", company=company, owner=alice),
-        actor=alice,
-        emails=["ann@acme.com"],
-    )
-
-
-def deliver(dovecot, mail_user, account, **kwargs):
-    dovecot.append(mail_user.login, "INBOX", make_message(**kwargs))
-    result = services.account_sync(account=account)
-    assert result.error is None, result
-    return Message.objects.get(message_id=kwargs["message_id"].strip("<>"))
 
 
 def records_of(message):

@@ -19,11 +19,6 @@ from tests.mailsync.fixtures import unique_login
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def trust_the_test_ca(settings, mail_ca):
-    settings.MAILSYNC_CA_FILE = str(mail_ca.ca_file)
-
-
 def mailbox(dovecot, user, *, sharing="full") -> MailAccount:
     login = unique_login()
     password = f"secret-{login.split('@')[0]}"

@@ -11,30 +11,6 @@ from tests.mailsync.mail import make_message
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def trust_the_test_ca(settings, mail_ca):
-    settings.MAILSYNC_CA_FILE = str(mail_ca.ca_file)
-    settings.MAILSYNC_TIMEOUT = 5
-
-
-@pytest.fixture
-def account(dovecot, mail_user, alice):
-    account = MailAccount(
-        user=alice,
-        email=mail_user.login,
-        login=mail_user.login,
-        imap_host=dovecot.host,
-        imap_port=dovecot.ssl_port,
-        imap_security="ssl",
-        smtp_host=dovecot.host,
-        smtp_port=465,
-        history_days=365,
-    )
-    account.secret = mail_user.password
-    account.save()
-    return account
-
-
 def sync(account):
     result = services.account_sync(account=account)
     account.refresh_from_db()

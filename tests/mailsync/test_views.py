@@ -21,12 +21,6 @@ pytestmark = pytest.mark.django_db
 URL = "/mailbox/"
 
 
-@pytest.fixture(autouse=True)
-def trust_the_test_ca(settings, mail_ca):
-    settings.MAILSYNC_CA_FILE = str(mail_ca.ca_file)
-    settings.MAILSYNC_TIMEOUT = 5
-
-
 def settings_for(dovecot, smtpd, user, **overrides) -> dict:
     smtpd.add_user(user.login, user.password)
     data = {

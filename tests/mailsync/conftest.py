@@ -1,0 +1,47 @@
+"""What the mail tests share: trust in the test CA, a rep's mail account on the test Dovecot, and
+a contact at a company to put mail on. The servers themselves are in fixtures.py."""
+
+import pytest
+
+from crm import services as crm
+from crm.models import Company, Contact
+from mailsync.models import MailAccount
+
+
+@pytest.fixture(autouse=True)
+def trust_the_test_ca(settings, mail_ca):
+    """The operator's CA bundle: the test CA stands in for a company's own authority."""
+    settings.MAILSYNC_CA_FILE = str(mail_ca.ca_file)
+    settings.MAILSYNC_TIMEOUT = 5
+
+
+@pytest.fixture
+def account(dovecot, mail_user, alice):
+    """Alice's mailbox on the test Dovecot, a year of history, sharing in full."""
+    account = MailAccount(
+        user=alice,
+        email=mail_user.login,
+        login=mail_user.login,
+        imap_host=dovecot.host,
+        imap_port=dovecot.ssl_port,
+        imap_security="ssl",
+        smtp_host=dovecot.host,
+        smtp_port=465,
+        history_days=365,
+    )
+    account.secret = mail_user.password
+    account.save()
+    return account
+
+
+@pytest.fixture
+def ann(alice):
+    """Ann at Acme (acme.com), one of Alice's contacts."""
+    company = crm.company_save(
+        company=Company(name="Acme", owner=alice), actor=alice, domains=["acme.com"]
+    )
+    return crm.contact_save(
+        contact=Contact(first_name="Ann", company=company, owner=alice),
+        actor=alice,
+        emails=["ann@acme.com"],
+    )
