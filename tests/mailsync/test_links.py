@@ -6,7 +6,7 @@ import pytest
 from crm import services as crm
 from crm.models import Company, Contact, Deal, Lead
 from mailsync import links
-from mailsync.models import LinkRemoval, MessageLink, ThreadDealChoice
+from mailsync.models import LinkRemoval, Message, MessageLink, ThreadDealChoice
 from tests.factories import DealFactory
 from tests.mailsync.mail import deliver
 
@@ -186,3 +186,23 @@ def test_the_message_page_removes_and_adds_one_message(
     assert ann not in records_of(message)
     client.post(f"/mail/messages/{message.pk}/add/", {"record": f"contact:{ann.pk}"})
     assert ann in records_of(message)
+
+
+def test_the_record_page_removes_one_message_of_a_thread(
+    dovecot, mail_user, account, ann, alice, client
+):
+    first = deliver(dovecot, mail_user, account, sender="ann@acme.com", message_id="<rp1@acme.com>")
+    deliver(
+        dovecot,
+        mail_user,
+        account,
+        sender="ann@acme.com",
+        message_id="<rp2@acme.com>",
+        in_reply_to="<rp1@acme.com>",
+    )
+    client.force_login(alice)
+    page = client.get(ann.get_absolute_url()).content.decode()
+    assert f"/mail/messages/{first.pk}/remove/" in page
+    client.post(f"/mail/messages/{first.pk}/remove/", {"record": f"contact:{ann.pk}"})
+    assert ann not in records_of(first)
+    assert Message.objects.get(message_id="rp2@acme.com").links.filter(contact=ann).exists()
