@@ -13,7 +13,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template import loader
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -32,6 +31,7 @@ from crm.forms import (
     TaskForm,
 )
 from crm.models import Company, Contact, Deal, Lead, Task, User
+from crm.redirects import redirect_next
 from mailsync import selectors as mail_selectors
 
 # -- record kinds -----------------------------------------------------------------------------
@@ -236,16 +236,6 @@ def record_detail(request, kind, pk):
     return render(request, f"crm/{kind}_detail.html", _detail_context(request, kind, record))
 
 
-def _redirect_next(request, fallback):
-    """Follow a `next` field only to our own site, never to a URL someone slipped in."""
-    target = request.POST.get("next") or request.GET.get("next")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return redirect(target)
-    return redirect(fallback)
-
-
 # -- create, edit, delete ---------------------------------------------------------------------
 
 
@@ -353,7 +343,7 @@ def task_toggle(request, pk):
     services.task_set_done(task=task, done=not task.done)
     if request.htmx:
         return render(request, "crm/_task.html", {"task": task})
-    return _redirect_next(
+    return redirect_next(
         request, task.record.get_absolute_url() if task.record else reverse("crm:task_list")
     )
 
@@ -423,7 +413,7 @@ def deal_move(request, pk):
         )
     else:
         messages.error(request, _("Choose a stage of the pipeline."))
-    return _redirect_next(request, deal.get_absolute_url())
+    return redirect_next(request, deal.get_absolute_url())
 
 
 @login_required

@@ -10,13 +10,13 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.models import Company, Contact, Deal, Lead
+from crm.redirects import redirect_next
 from crm.selectors import record_choices
 from crm.views import record_get
 from mailsync import links, parsing, selectors, services
@@ -109,15 +109,6 @@ def _is_owner(user, thread_or_message) -> bool:
     else:
         sightings = {"message": thread_or_message}
     return Sighting.objects.filter(account__user=user, **sightings).exists()
-
-
-def _back(request, fallback):
-    target = request.POST.get("next")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return redirect(target)
-    return redirect(fallback)
 
 
 def _visible_records(user, record_links):
@@ -247,7 +238,7 @@ def thread_remove(request, pk):
         _("The thread is off %(record)s. Later replies in it will stay off too.")
         % {"record": record},
     )
-    return _back(request, record.get_absolute_url())
+    return redirect_next(request, record.get_absolute_url())
 
 
 @login_required
@@ -257,7 +248,7 @@ def thread_add(request, pk):
     record = _record_from_post(request)
     links.thread_add_to_record(thread=thread, record=record, user=request.user)
     messages.success(request, _("The thread is on %(record)s.") % {"record": record})
-    return _back(request, record.get_absolute_url())
+    return redirect_next(request, record.get_absolute_url())
 
 
 @login_required
@@ -267,7 +258,7 @@ def message_remove(request, pk):
     record = _record_from_post(request)
     links.message_remove_from_record(message=message, record=record, user=request.user)
     messages.success(request, _("This message is off %(record)s.") % {"record": record})
-    return _back(request, record.get_absolute_url())
+    return redirect_next(request, record.get_absolute_url())
 
 
 @login_required
@@ -277,7 +268,7 @@ def message_add(request, pk):
     record = _record_from_post(request)
     links.message_add_to_record(message=message, record=record, user=request.user)
     messages.success(request, _("This message is on %(record)s.") % {"record": record})
-    return _back(request, record.get_absolute_url())
+    return redirect_next(request, record.get_absolute_url())
 
 
 @login_required
@@ -291,7 +282,7 @@ def thread_deal(request, pk):
     deal = record_get(kind="deal", pk=int(deal_id), user=request.user)
     links.thread_choose_deal(thread=thread, deal=deal, user=request.user)
     messages.success(request, _("The thread is on %(deal)s.") % {"deal": deal})
-    return _back(request, deal.get_absolute_url())
+    return redirect_next(request, deal.get_absolute_url())
 
 
 @login_required
@@ -306,4 +297,4 @@ def thread_visibility(request, pk):
     messages.success(
         request, _("Who sees this thread: %(v)s.") % {"v": thread.get_visibility_display()}
     )
-    return _back(request, "/")
+    return redirect_next(request, "/")

@@ -11,24 +11,17 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from crm import services as crm
 from crm.addresses import normalize_email
 from crm.models import Contact, Lead
+from crm.redirects import redirect_next
 from mailsync import blocking, candidates
 from mailsync.models import BlockEntry, MailAccount
 
 PER_PAGE = 25
-
-
-def _back(request, default: str):
-    url = request.POST.get("next", "")
-    if url and url_has_allowed_host_and_scheme(url, {request.get_host()}, request.is_secure()):
-        return redirect(url)
-    return redirect(default)
 
 
 @login_required
@@ -62,7 +55,7 @@ def candidate_add(request):
         raise Http404 from None
     if not candidates.is_candidate(user=request.user, address=address):
         messages.error(request, _("%(address)s is not in your candidates.") % {"address": address})
-        return _back(request, reverse("mailsync:candidates"))
+        return redirect_next(request, reverse("mailsync:candidates"))
     first, last = candidates.split_name(request.POST.get("name", ""))
     fields = {"first_name": first, "last_name": last, "owner": request.user}
     if kind == "lead":
@@ -74,7 +67,7 @@ def candidate_add(request):
     messages.success(request, text % {"address": address})
     if request.POST.get("open"):
         return redirect(record.get_absolute_url())
-    return _back(request, reverse("mailsync:candidates"))
+    return redirect_next(request, reverse("mailsync:candidates"))
 
 
 @login_required
@@ -88,7 +81,7 @@ def blocklist(request):
             error = blocking.validation_message(exc)
         else:
             messages.success(request, _("%(value)s is blocked.") % {"value": entry.value})
-            return _back(request, reverse("mailsync:blocklist"))
+            return redirect_next(request, reverse("mailsync:blocklist"))
     entries = BlockEntry.objects.filter(user=request.user)
     return render(
         request,
