@@ -822,22 +822,32 @@ class _Importer:
         _set(contact, description=row.one("description"), owner=owner)
         if company_name and not _named(contact.company, company_name):
             contact.company = self.company(company_name, contact.owner)
+        return self._save_person(
+            contact, fields, before, existing_emails, existing_phones, primary, others, phones
+        )
+
+    def _save_person(
+        self, record, fields, before, existing_emails, existing_phones, primary, others, phones
+    ) -> str:
+        """Merge the row's addresses and phones into a contact's or lead's, and save only if
+        something changed (re-importing the same file leaves no trace)."""
+        creating = record.pk is None
         emails = self.merge_emails(existing_emails, primary, others)
         phones = _unique(existing_phones + phones)
         changed = (before, existing_emails, existing_phones) != (
-            _snapshot(contact, fields),
+            _snapshot(record, fields),
             emails,
             phones,
         )
         if creating or changed:
-            services.contact_save(
-                contact=contact,
+            services.person_save(
+                record=record,
                 actor=self.user,
                 emails=emails,
                 phones=phones,
                 verb="imported" if creating else "updated",
             )
-        return self._outcome(contact, creating, changed)
+        return self._outcome(record, creating, changed)
 
     def _import_leads(self, row: Row) -> str:
         first, last = self._person_names(row)
@@ -884,22 +894,9 @@ class _Importer:
         _set(lead, first_name=first, last_name=last, company_name=company_name)
         _set(lead, title=row.one("title"), status=status, source=source)
         _set(lead, description=row.one("description"), owner=owner)
-        emails = self.merge_emails(existing_emails, primary, others)
-        phones = _unique(existing_phones + phones)
-        changed = (before, existing_emails, existing_phones) != (
-            _snapshot(lead, fields),
-            emails,
-            phones,
+        return self._save_person(
+            lead, fields, before, existing_emails, existing_phones, primary, others, phones
         )
-        if creating or changed:
-            services.lead_save(
-                lead=lead,
-                actor=self.user,
-                emails=emails,
-                phones=phones,
-                verb="imported" if creating else "updated",
-            )
-        return self._outcome(lead, creating, changed)
 
     def _import_companies(self, row: Row) -> str:
         name = row.one("name")

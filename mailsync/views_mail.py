@@ -227,48 +227,56 @@ def _record_from_post(request):
     return record_get(kind=kind, pk=int(pk), user=request.user)
 
 
+def _relink(request, target, change, done: str):
+    """Put `target` (a thread or a message) on, or take it off, the record named in the form."""
+    record = _record_from_post(request)
+    change(target, record=record, user=request.user)
+    messages.success(request, done % {"record": record})
+    return redirect_next(request, record.get_absolute_url())
+
+
 @login_required
 @require_POST
 def thread_remove(request, pk):
-    thread = _thread_or_404(request.user, pk)
-    record = _record_from_post(request)
-    links.thread_remove_from_record(thread=thread, record=record, user=request.user)
-    messages.success(
+    return _relink(
         request,
-        _("The thread is off %(record)s. Later replies in it will stay off too.")
-        % {"record": record},
+        _thread_or_404(request.user, pk),
+        lambda thread, **kw: links.thread_remove_from_record(thread=thread, **kw),
+        _("The thread is off %(record)s. Later replies in it will stay off too."),
     )
-    return redirect_next(request, record.get_absolute_url())
 
 
 @login_required
 @require_POST
 def thread_add(request, pk):
-    thread = _thread_or_404(request.user, pk)
-    record = _record_from_post(request)
-    links.thread_add_to_record(thread=thread, record=record, user=request.user)
-    messages.success(request, _("The thread is on %(record)s.") % {"record": record})
-    return redirect_next(request, record.get_absolute_url())
+    return _relink(
+        request,
+        _thread_or_404(request.user, pk),
+        lambda thread, **kw: links.thread_add_to_record(thread=thread, **kw),
+        _("The thread is on %(record)s."),
+    )
 
 
 @login_required
 @require_POST
 def message_remove(request, pk):
-    message, _level = _message_or_404(request.user, pk)
-    record = _record_from_post(request)
-    links.message_remove_from_record(message=message, record=record, user=request.user)
-    messages.success(request, _("This message is off %(record)s.") % {"record": record})
-    return redirect_next(request, record.get_absolute_url())
+    return _relink(
+        request,
+        _message_or_404(request.user, pk)[0],
+        lambda message, **kw: links.message_remove_from_record(message=message, **kw),
+        _("This message is off %(record)s."),
+    )
 
 
 @login_required
 @require_POST
 def message_add(request, pk):
-    message, _level = _message_or_404(request.user, pk)
-    record = _record_from_post(request)
-    links.message_add_to_record(message=message, record=record, user=request.user)
-    messages.success(request, _("This message is on %(record)s.") % {"record": record})
-    return redirect_next(request, record.get_absolute_url())
+    return _relink(
+        request,
+        _message_or_404(request.user, pk)[0],
+        lambda message, **kw: links.message_add_to_record(message=message, **kw),
+        _("This message is on %(record)s."),
+    )
 
 
 @login_required
