@@ -230,6 +230,9 @@ MAILSYNC_MAX_ATTACHMENT_BYTES = env_int(
 MAILSYNC_FETCH_BATCH = env_int("MAILSYNC_FETCH_BATCH", 200, minimum=1)
 MAILSYNC_BATCH_BYTES = env_int("MAILSYNC_BATCH_BYTES", 16 * 1024 * 1024, minimum=1024)
 MAILSYNC_SYNC_MINUTES = env_int("MAILSYNC_SYNC_MINUTES", 5, minimum=1)
+# A sync renews its claim on the account after every batch; a claim older than this belongs to
+# a worker that died, and the account is due again (its run recorded as interrupted).
+MAILSYNC_STALE_CLAIM_SECONDS = env_int("MAILSYNC_STALE_CLAIM_SECONDS", 600, minimum=1)
 
 LOGGING = {
     "version": 1,

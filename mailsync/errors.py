@@ -164,6 +164,13 @@ CATALOG: dict[str, Code] = {
                 "The server answered with an error the CRM does not recognise; its words are shown. Try again later; if it persists, show the message to your mail provider."
             ),
         ),
+        (
+            "internal_error",
+            _("Error inside the CRM"),
+            _(
+                "Something went wrong inside the CRM, not at your mail provider. The sync is retried automatically and the operators have the details in their log; if it persists, tell them the time shown here."
+            ),
+        ),
     ),
     **_codes(
         DELIVERY,

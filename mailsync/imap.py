@@ -377,7 +377,7 @@ class ImapSession:
         """
         criteria = f"UID {last_uid + 1}:*"
         if since is not None:
-            criteria += " SINCE " + since.strftime("%d-%b-%Y")
+            criteria += " SINCE " + _imap_date(since)
         try:
             typ, data = self.mailbox.client.uid("SEARCH", criteria)
         except (imaplib.IMAP4.error, OSError) as error:
@@ -386,6 +386,35 @@ class ImapSession:
             raise MailError("server_error", f"SEARCH: {data}", stage="sync")
         uids = sorted({int(u) for u in (data[0] or b"").split()})
         return [u for u in uids if u > last_uid]
+
+    def uids_since(self, since: date, *, up_to: int) -> list[int]:
+        """UIDs up to `up_to` that arrived on or after `since`, ascending (widening the history)."""
+        if up_to < 1:
+            return []
+        return self._search(f"UID 1:{up_to} SINCE {_imap_date(since)}", up_to=up_to)
+
+    def count_before(self, before: date, *, up_to: int) -> int:
+        """How many messages up to UID `up_to` arrived before `before` (older than the history)."""
+        if up_to < 1:
+            return 0
+        return len(self._search(f"UID 1:{up_to} BEFORE {_imap_date(before)}", up_to=up_to))
+
+    def uids_with_message_id(self, message_id: str) -> list[int]:
+        """UIDs of the messages whose Message-ID header is `message_id` (finding a message again
+        after the folder was renumbered)."""
+        quoted = '"' + message_id.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return self._search(f"HEADER Message-ID {quoted}")
+
+    def _search(self, criteria: str, *, up_to: int | None = None) -> list[int]:
+        try:
+            typ, data = self.mailbox.client.uid("SEARCH", criteria)
+        except (imaplib.IMAP4.error, OSError) as error:
+            raise MailError("server_error", _words(error), stage="sync") from None
+        if typ != "OK":
+            raise MailError("server_error", f"SEARCH: {data}", stage="sync")
+        uids = sorted({int(u) for u in (data[0] or b"").split()})
+        # Never trust a server to keep to the range asked for: the sync's position depends on it.
+        return [u for u in uids if up_to is None or u <= up_to]
 
     def batches(
         self, uids: list[int], *, count: int, batch_bytes: int, max_message_bytes: int
@@ -460,6 +489,15 @@ class ImapSession:
         if typ != "OK":
             raise MailError("server_error", f"FETCH: {data}", stage="sync")
         return typ, data
+
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _imap_date(day: date) -> str:
+    """A date as IMAP SEARCH wants it (RFC 3501 date-text: 02-Dec-2026), whatever the locale."""
+    month = MONTHS[day.month - 1]
+    return f"{day.day:02d}-{month}-{day.year}"
 
 
 def _quote(folder: str) -> str:

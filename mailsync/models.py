@@ -138,6 +138,11 @@ class MailFolder(models.Model):
     uidvalidity = models.BigIntegerField(_("UIDVALIDITY"), null=True, blank=True)
     last_uid = models.BigIntegerField(_("last UID"), default=0)
     last_synced_at = models.DateTimeField(_("last synced"), null=True, blank=True)
+    # How far back the folder has been read (by arrival date): widening the history reads the
+    # older mail once, and the mail older than this is counted, so a rep can be told it is not
+    # in the CRM because of the window (`before_sync_window`).
+    covered_since = models.DateField(_("synced since"), null=True, blank=True)
+    before_window = models.PositiveIntegerField(_("older than the history"), default=0)
 
     class Meta:
         verbose_name = _("mail folder")
@@ -333,16 +338,20 @@ class SyncRun(models.Model):
         RUNNING = "running", _("Running")
         OK = "ok", _("OK")
         ERROR = "error", _("Error")
+        # The worker stopped before the run ended (killed, machine lost): another took over.
+        INTERRUPTED = "interrupted", _("Interrupted")
 
     account = models.ForeignKey(MailAccount, on_delete=models.CASCADE, related_name="runs")
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.RUNNING)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.RUNNING)
     imported = models.PositiveIntegerField(default=0)
     duplicates = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)
     error_code = models.CharField(max_length=40, choices=ERROR_CODES, blank=True)
     error_detail = models.TextField(blank=True)
+    # Which process ran it ("host:pid"), so that an operator can tell a stuck run from a dead one.
+    worker = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-started_at"]

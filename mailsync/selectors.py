@@ -16,6 +16,11 @@ def account_status(*, account: MailAccount) -> dict:
         .annotate(n=Count("id"))
         .values_list("code", "n")
     )
+    # Mail older than the chosen history is never fetched, so it has no ledger rows: the sync
+    # counts it per folder instead.
+    before_window = sum(account.folders.values_list("before_window", flat=True))
+    if before_window:
+        skipped["before_sync_window"] = before_window
     imported = (
         Sighting.objects.filter(account=account, message__headers_only=False)
         .values("message")

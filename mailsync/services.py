@@ -7,9 +7,12 @@ of a sync loses nothing and stores nothing twice when the next one picks up.
 
 import gzip
 import logging
+import os
+import socket
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -52,9 +55,15 @@ NEEDS_THE_REP = {
     "tls_certificate_expired",
     "tls_hostname_mismatch",
 }
-# A worker renews its claim after every batch; a claim not renewed for this long belongs to a
-# worker that died (killed, machine lost), and the next sync may take over.
-STALE_CLAIM = timedelta(minutes=10)
+# Accounts a sync may claim: an account disabled by an operator or disconnected by its rep is
+# never synced, whatever job was queued for it before.
+SYNCABLE = ("connected", "error", "syncing")
+
+
+def stale_claim() -> timedelta:
+    """A worker renews its claim after every batch; a claim not renewed for this long belongs to
+    a worker that died (killed, machine lost), and the next sync may take over."""
+    return timedelta(seconds=settings.MAILSYNC_STALE_CLAIM_SECONDS)
 
 
 @dataclass
@@ -195,10 +204,27 @@ def enqueue_sync(account_id: int) -> None:
 
 
 def accounts_due():
-    return MailAccount.objects.filter(
-        status__in=[MailAccount.Status.CONNECTED, MailAccount.Status.ERROR],
-        next_sync_at__lte=timezone.now(),
-    ).exclude(secret_ciphertext="")
+    """Accounts whose next sync is due, and accounts that a dead worker left `syncing` with a
+    claim nobody renews: without the second, a killed worker would strand its account for good
+    (the schedule would never queue it again)."""
+    now = timezone.now()
+    return _claimable(now).filter(
+        Q(
+            status__in=[MailAccount.Status.CONNECTED, MailAccount.Status.ERROR],
+            next_sync_at__lte=now,
+        )
+        | Q(status=MailAccount.Status.SYNCING)
+    )
+
+
+def _claimable(now):
+    """Accounts a sync may claim now: not disabled or disconnected, with a secret, and no live
+    claim of another worker."""
+    return (
+        MailAccount.objects.filter(status__in=SYNCABLE)
+        .exclude(secret_ciphertext="")
+        .filter(Q(sync_claimed_at__isnull=True) | Q(sync_claimed_at__lt=now - stale_claim()))
+    )
 
 
 def _clear_error(account: MailAccount) -> None:
@@ -219,25 +245,43 @@ class SyncResult:
     skipped: dict[str, int] = field(default_factory=dict)
     error: MailError | None = None
     claimed: bool = True
+    aborted: bool = False  # stopped early (claim lost, or the process told to stop)
 
     def __str__(self):
         if not self.claimed:
-            return "already syncing"
+            return "not synced: disabled, disconnected, or another worker is syncing it"
         skipped = ", ".join(f"{code} {n}" for code, n in sorted(self.skipped.items())) or "none"
         text = f"imported {self.imported}, duplicates {self.duplicates}, skipped: {skipped}"
+        if self.aborted:
+            text += "; stopped before the end"
         return f"{text}; error {self.error.code}: {self.error.server_words}" if self.error else text
+
+
+class SyncAborted(Exception):
+    """The run lost its claim: the account was disabled or disconnected meanwhile, or another
+    worker took it over. The run stops and saves no outcome on the account."""
 
 
 def account_claim(*, account: MailAccount) -> str | None:
     """Claim the account for one sync with a conditional UPDATE, so two workers never sync it
-    at once. Returns the claim token, or None when another worker holds a live claim."""
+    at once. Returns the claim token, or None when the account cannot sync (disabled,
+    disconnected) or another worker holds a live claim.
+
+    Taking over a stale claim closes the run its dead worker left open, as interrupted."""
     token = uuid.uuid4().hex
     now = timezone.now()
-    claimed = (
-        MailAccount.objects.filter(pk=account.pk)
-        .filter(Q(sync_claimed_at__isnull=True) | Q(sync_claimed_at__lt=now - STALE_CLAIM))
-        .update(sync_claimed_at=now, sync_claim=token, status=MailAccount.Status.SYNCING)
-    )
+    with transaction.atomic():
+        claimed = (
+            _claimable(now)
+            .filter(pk=account.pk)
+            .update(sync_claimed_at=now, sync_claim=token, status=MailAccount.Status.SYNCING)
+        )
+        if claimed:
+            SyncRun.objects.filter(account_id=account.pk, outcome=SyncRun.Outcome.RUNNING).update(
+                outcome=SyncRun.Outcome.INTERRUPTED,
+                finished_at=now,
+                error_detail="The worker stopped before the sync ended; the next sync took over.",
+            )
     return token if claimed else None
 
 
@@ -248,26 +292,40 @@ def account_release(*, account: MailAccount, token: str) -> None:
 
 
 def account_sync(*, account: MailAccount, progress=None) -> SyncResult:
-    """Sync the Inbox and Sent folders of one account. Never raises for a server's failure:
-    it is recorded on the account with its code and the server's words."""
+    """Sync the Inbox and Sent folders of one account. Never raises for a server's failure, nor
+    for a crash of our own: each is recorded on the account and its run with a code (the
+    traceback of a crash goes to the log)."""
     token = account_claim(account=account)
     if token is None:
         return SyncResult(claimed=False)
-    run = SyncRun.objects.create(account=account)
+    run = SyncRun.objects.create(account=account, worker=f"{socket.gethostname()}:{os.getpid()}")
     result = SyncResult()
 
     def heartbeat():
-        MailAccount.objects.filter(pk=account.pk, sync_claim=token).update(
-            sync_claimed_at=timezone.now()
-        )
+        """Renew the claim, or stop: a run saves nothing once its claim is gone."""
+        renewed = MailAccount.objects.filter(
+            pk=account.pk, sync_claim=token, status=MailAccount.Status.SYNCING
+        ).update(sync_claimed_at=timezone.now())
+        if not renewed:
+            raise SyncAborted
 
     try:
+        account.refresh_from_db()  # the settings and secret as they are now, not when queued
         _sync_folders(account, result, run, progress, heartbeat)
+    except SyncAborted:
+        result.aborted = True
     except MailError as error:
         result.error = error
-    finally:
-        _finish(account, run, result)
-        account_release(account=account, token=token)
+    except Exception as error:  # noqa: BLE001 - a bug or an outage is a failed run, never a success
+        log.exception("the sync of mail account %s crashed", account.pk)
+        words = f"{type(error).__name__}: {error}"[:500]
+        result.error = MailError("internal_error", words, stage="sync")
+    except BaseException:
+        # SIGTERM or Ctrl-C (SystemExit, KeyboardInterrupt): the run ended early, not well.
+        result.aborted = True
+        _finish(account, run, result, token)
+        raise
+    _finish(account, run, result, token)
     return result
 
 
@@ -296,31 +354,71 @@ def _sync_folders(
             _sync_folder(session, account, folder, result, run, progress, heartbeat)
 
 
+def history_start(account: MailAccount):
+    """The first arrival date the rep's chosen history covers (today with no history)."""
+    return (timezone.now() - timedelta(days=account.history_days)).date()
+
+
 def _sync_folder(
     session: ImapSession, account, folder: MailFolder, result, run, progress, heartbeat
 ) -> None:
     uidvalidity = session.examine(folder.name)
-    first_sync = folder.uidvalidity is None
     if folder.uidvalidity is not None and folder.uidvalidity != uidvalidity:
         # The server renumbered the folder (RFC 3501 2.3.1.1): read it again from the start.
         # Messages are stored by Message-ID or content, so nothing is stored twice.
-        log.info("UIDVALIDITY of %s changed: re-syncing the folder", folder)
+        log.info("UIDVALIDITY of folder %s changed: re-syncing it", folder.pk)
         folder.last_uid = 0
+        folder.covered_since = None
     folder.uidvalidity = uidvalidity
-    folder.save(update_fields=["uidvalidity", "last_uid"])
+    folder.save(update_fields=["uidvalidity", "last_uid", "covered_since"])
+    window = history_start(account)
+    store = partial(
+        _store_uids, session, account, folder, uidvalidity, result, run, progress, heartbeat
+    )
 
-    since = None
-    if folder.last_uid == 0:
-        if account.history_days == 0 and first_sync:
+    if folder.covered_since is None:
+        # The first read of the folder (or one resumed after a worker died): the chosen history
+        # only. Until it is done, a resumed run searches the same window.
+        if account.history_days == 0 and folder.last_uid == 0:
             # No history: start after the newest message present now.
             existing = session.uids_after(0)
             folder.last_uid = existing[-1] if existing else 0
-            folder.last_synced_at = timezone.now()
-            folder.save(update_fields=["last_uid", "last_synced_at"])
-            return
-        if account.history_days:
-            since = (timezone.now() - timedelta(days=account.history_days)).date()
-    uids = session.uids_after(folder.last_uid, since)
+            folder.before_window = len(existing)
+        else:
+            store(session.uids_after(folder.last_uid, window), move_position=True)
+            folder.before_window = session.count_before(window, up_to=folder.last_uid)
+        folder.covered_since = window
+    else:
+        store(session.uids_after(folder.last_uid), move_position=True)
+        if window < folder.covered_since:
+            # The rep widened the history: read the older mail once. Read-only like the rest;
+            # UIDs already stored are left out before fetching.
+            older = session.uids_since(window, up_to=folder.last_uid)
+            store(_not_sighted(folder, uidvalidity, older), move_position=False)
+            folder.before_window = session.count_before(window, up_to=folder.last_uid)
+            folder.covered_since = window
+    heartbeat()
+    folder.last_synced_at = timezone.now()
+    folder.save(update_fields=["last_uid", "last_synced_at", "covered_since", "before_window"])
+
+
+def _not_sighted(folder: MailFolder, uidvalidity: int, uids: list[int]) -> list[int]:
+    seen: set[int] = set()
+    for start in range(0, len(uids), 1000):
+        chunk = uids[start : start + 1000]
+        seen.update(
+            Sighting.objects.filter(
+                folder=folder, uidvalidity=uidvalidity, uid__in=chunk
+            ).values_list("uid", flat=True)
+        )
+    return [uid for uid in uids if uid not in seen]
+
+
+def _store_uids(
+    session, account, folder, uidvalidity, result, run, progress, heartbeat, uids, *, move_position
+) -> None:
+    """Fetch and store `uids` batch by batch. Each batch is one transaction together with the
+    folder's new position, and only while this run still holds its claim."""
     done = 0
     for batch, fetched in session.batches(
         uids,
@@ -329,12 +427,14 @@ def _sync_folder(
         max_message_bytes=settings.MAILSYNC_MAX_MESSAGE_BYTES,
     ):
         with transaction.atomic():
+            heartbeat()
             outcomes = messages_store(
                 account=account, folder=folder, uidvalidity=uidvalidity, items=fetched
             )
             for outcome in outcomes:
                 _count(result, outcome)
-            folder.last_uid = batch[-1]
+            if move_position:
+                folder.last_uid = max(folder.last_uid, batch[-1])
             folder.last_synced_at = timezone.now()
             folder.save(update_fields=["last_uid", "last_synced_at"])
             SyncRun.objects.filter(pk=run.pk).update(
@@ -342,13 +442,9 @@ def _sync_folder(
                 duplicates=result.duplicates,
                 skipped=sum(result.skipped.values()),
             )
-        heartbeat()
         done += len(batch)
         if progress:
             progress(folder.role, done, len(uids))
-    if not uids:
-        folder.last_synced_at = timezone.now()
-        folder.save(update_fields=["last_synced_at"])
 
 
 def _count(result: SyncResult, outcome: str) -> None:
@@ -360,54 +456,90 @@ def _count(result: SyncResult, outcome: str) -> None:
         result.skipped[outcome] = result.skipped.get(outcome, 0) + 1
 
 
-def _finish(account: MailAccount, run: SyncRun, result: SyncResult) -> None:
+ACCOUNT_OUTCOME_FIELDS = [
+    "status",
+    "last_sync_at",
+    "last_success_at",
+    "next_sync_at",
+    "error_code",
+    "error_detail",
+    "error_stage",
+    "error_since",
+    "failures",
+    "sync_claimed_at",
+    "sync_claim",
+]
+
+
+def _finish(account: MailAccount, run: SyncRun, result: SyncResult, token: str) -> None:
+    """Record the run, and its outcome on the account only while the run still holds its claim
+    and nobody disabled or disconnected the account meanwhile."""
     now = timezone.now()
-    account.refresh_from_db()
-    account.last_sync_at = now
     run.finished_at = now
     run.imported, run.duplicates = result.imported, result.duplicates
     run.skipped = sum(result.skipped.values())
-    error = result.error
+    with transaction.atomic():
+        current = MailAccount.objects.select_for_update().get(pk=account.pk)
+        ours = current.sync_claim == token
+        if not ours or current.status != MailAccount.Status.SYNCING or result.aborted:
+            run.outcome = SyncRun.Outcome.INTERRUPTED
+            run.error_detail = _why_interrupted(ours, current)
+            run.save()
+            if ours:
+                current.sync_claimed_at, current.sync_claim = None, ""
+                if current.status == MailAccount.Status.SYNCING:
+                    # Stopped (SIGTERM, Ctrl-C): as it was, and due again at once.
+                    current.status = (
+                        MailAccount.Status.ERROR
+                        if current.error_code
+                        else MailAccount.Status.CONNECTED
+                    )
+                    current.next_sync_at = now
+                current.save(update_fields=ACCOUNT_OUTCOME_FIELDS)
+            return
+        _record_outcome(current, run, result.error, now)
+        current.sync_claimed_at, current.sync_claim = None, ""
+        run.save()
+        current.save(update_fields=ACCOUNT_OUTCOME_FIELDS)
+    account.refresh_from_db()
+
+
+def _why_interrupted(ours: bool, account: MailAccount) -> str:
+    if not ours:
+        return "Another worker took the account over (this one had stopped renewing its claim)."
+    if account.status == MailAccount.Status.DISABLED:
+        return "An operator disabled the account during the sync."
+    if account.status == MailAccount.Status.DISCONNECTED:
+        return "The rep disconnected the mailbox during the sync."
+    return "The worker was stopped before the sync ended."
+
+
+def _record_outcome(account: MailAccount, run: SyncRun, error: MailError | None, now) -> None:
+    account.last_sync_at = now
     if error is None:
         run.outcome = SyncRun.Outcome.OK
         account.status = MailAccount.Status.CONNECTED
         account.last_success_at = now
         _clear_error(account)
         account.next_sync_at = now + timedelta(minutes=settings.MAILSYNC_SYNC_MINUTES)
-    else:
-        run.outcome = SyncRun.Outcome.ERROR
-        run.error_code, run.error_detail = error.code, error.server_words
-        account.status = MailAccount.Status.ERROR
-        if account.error_code != error.code:
-            account.error_since = now
-        account.error_code, account.error_detail, account.error_stage = (
-            error.code,
-            error.server_words,
-            error.stage,
-        )
-        account.failures += 1
-        if error.code in NEEDS_THE_REP:
-            account.next_sync_at = None  # retrying cannot help: wait for the rep
-        else:
-            # Temporary: back off 1, 2, 4 ... minutes, at most an hour.
-            delay = min(2 ** (account.failures - 1), 60)
-            account.next_sync_at = now + timedelta(minutes=delay)
-    run.save()
-    if account.status == MailAccount.Status.SYNCING:
-        account.status = MailAccount.Status.CONNECTED
-    account.save(
-        update_fields=[
-            "status",
-            "last_sync_at",
-            "last_success_at",
-            "next_sync_at",
-            "error_code",
-            "error_detail",
-            "error_stage",
-            "error_since",
-            "failures",
-        ]
+        return
+    run.outcome = SyncRun.Outcome.ERROR
+    run.error_code, run.error_detail = error.code, error.server_words
+    account.status = MailAccount.Status.ERROR
+    if account.error_code != error.code:
+        account.error_since = now
+    account.error_code, account.error_detail, account.error_stage = (
+        error.code,
+        error.server_words,
+        error.stage,
     )
+    account.failures += 1
+    if error.code in NEEDS_THE_REP:
+        account.next_sync_at = None  # retrying cannot help: wait for the rep
+    else:
+        # Temporary: back off 1, 2, 4 ... minutes, at most an hour.
+        delay = min(2 ** (account.failures - 1), 60)
+        account.next_sync_at = now + timedelta(minutes=delay)
 
 
 # -- storing messages -------------------------------------------------------------------------

@@ -24,12 +24,25 @@ class Command(BaseCommand):
             if missing:
                 raise CommandError("no connected mail account: " + ", ".join(sorted(missing)))
         failed = False
+        if options["all"]:
+            accounts = accounts.exclude(status=MailAccount.Status.DISABLED)
         for account in accounts.order_by("email"):
             self.stdout.write(f"{account.email}:")
+            if account.status == MailAccount.Status.DISABLED:
+                failed = True
+                self.stderr.write(
+                    f"  {account.email} is disabled: an operator must enable it (admin, mail "
+                    'accounts, action "Enable") before it syncs again'
+                )
+                continue
             result = services.account_sync(account=account, progress=self._progress)
             self.stdout.write("")
             if not result.claimed:
                 self.stdout.write("  another worker is syncing this account right now")
+                continue
+            if result.aborted:
+                failed = True
+                self.stderr.write("  the sync stopped before the end (disabled or disconnected)")
                 continue
             self.stdout.write(f"  imported {result.imported}, already stored {result.duplicates}")
             for code, count in sorted(result.skipped.items()):
