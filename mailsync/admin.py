@@ -1,9 +1,12 @@
 """The operators' admin for the mail integration: accounts and their health, sync runs, the skip
 ledger, and stored messages' metadata.
 
-Operators see metadata, never content: no page here shows a message's subject, body or raw
-source, and no page shows an account's secret, not even encrypted. Actions call the services.
-Change lists select what their columns show, so a page costs the same queries at any length.
+Operators see metadata, never content: no page here shows a message's subject, body, snippet,
+text or HTML, raw source or attachment file names (a file name often says what the mail is
+about: "offer-acme-final.pdf"), and no page shows an account's secret, not even encrypted.
+Sender addresses, dates, sizes, counts, Message-IDs and codes are metadata and are shown.
+Actions call the services. Change lists select what their columns show, so a page costs the
+same queries at any length.
 """
 
 from django import forms
@@ -226,16 +229,17 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class SkipEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The skip ledger: what the sync did not import in full, and why."""
 
-    list_display = ["account", "code", "subject", "from_address", "date", "created_at"]
+    # No subject, anywhere (list, search, page, title): it is content. `detail` stays, as the
+    # sync's own diagnosis (sizes, counts, the parser's complaint, the block that caught it).
+    list_display = ["account", "code", "from_address", "date", "created_at"]
     list_filter = ["code"]
-    search_fields = ["subject", "from_address"]
+    search_fields = ["from_address", "=header_message_id"]
     list_select_related = ["account"]
     show_full_result_count = False
     fields = [
         "account",
         "code",
         "detail",
-        "subject",
         "from_address",
         "date",
         "header_message_id",
@@ -249,7 +253,20 @@ class SkipEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         # (A queryset that selects anything already makes the change list skip
         # list_select_related: name the account here too.)
-        return super().get_queryset(request).select_related("account", "folder__account")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("account", "folder__account")
+            .defer("subject")
+        )
+
+    def get_object(self, request, object_id, from_field=None):
+        entry = super().get_object(request, object_id, from_field)
+        if entry is not None:
+            # str(entry), in the page's title and breadcrumbs, is its subject: blank it on this
+            # in-memory copy (the admin cannot save it) so that str() is the Message-ID.
+            entry.subject = ""
+        return entry
 
 
 @admin.register(Message)

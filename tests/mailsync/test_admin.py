@@ -64,7 +64,8 @@ def make_account(n: int) -> MailAccount:
         uid=n,
         code="too_many_recipients",
         message=message,
-        subject=f"Skipped #{n}",
+        subject=f"{SUBJECT} #{n}",
+        header_message_id=message.message_id,
         from_address="buyer@acme.example",
     )
     return account
@@ -120,9 +121,39 @@ def test_message_pages_show_metadata_never_content(op_client, rows):
     assert SUBJECT in str(Message.objects.get(pk=message.pk))  # untouched in the database
 
 
-def test_the_skip_ledger_lists_codes_and_filters(op_client, rows):
-    html = op_client.get(_url(SkipEntry, "changelist") + "?code=too_many_recipients").content
-    assert b"Skipped #0" in html and b"Skipped #2" in html
+def test_no_admin_page_of_mail_shows_a_subject_or_a_body(op_client, rows):
+    for model in MAILSYNC_ADMINS:
+        obj = model.objects.first()
+        pages = [
+            _url(model, "changelist"),
+            _url(model, "changelist") + "?q=acme",
+            _url(model, "change", obj.pk),
+            _url(model, "history", obj.pk),
+        ]
+        for url in pages:
+            html = op_client.get(url).content.decode()
+            for content in [SUBJECT, BODY, "Quarterly pricing", "best price"]:
+                assert content not in html and escape(content) not in html, (url, content)
+
+
+def test_no_admin_search_of_mail_looks_into_subjects_or_bodies(op_client, rows):
+    for model in MAILSYNC_ADMINS:
+        for words in ["Quarterly", "confidential", "forward"]:
+            response = op_client.get(_url(model, "changelist") + f"?q={words}")
+            assert response.status_code == 200
+            assert response.context["cl"].result_count == 0, (model, words)
+
+
+def test_the_skip_ledger_lists_codes_senders_and_filters(op_client, rows):
+    response = op_client.get(_url(SkipEntry, "changelist") + "?code=too_many_recipients")
+    assert response.context["cl"].result_count == 3
+    html = response.content.decode()
+    assert "rep0@ourco.example" in html and "buyer@acme.example" in html
+    entry = SkipEntry.objects.get(uid=1)
+    html = op_client.get(_url(SkipEntry, "change", entry.pk)).content.decode()
+    assert "too_many_recipients" in html and escape(entry.header_message_id) in html
+    found = op_client.get(_url(SkipEntry, "changelist") + f"?q={entry.header_message_id}")
+    assert list(found.context["cl"].result_list) == [entry]  # found by its Message-ID
 
 
 def _changelist_queries(op_client) -> dict:
