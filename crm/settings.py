@@ -191,6 +191,22 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# The cache holds the sign-in rate limits (allauth's, which the admin sign-in shares; see
+# crm/admin.py). Django's default, a per-process memory cache, would let each web worker count
+# apart and forget on restart: use the database (its table is made by crm's migration 0003) or,
+# with REDIS_URL, Redis.
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "django_cache",
+        }
+    }
+
 # Security. Production (DEBUG off) is HTTPS-only unless the operator says otherwise, so that
 # `manage.py check --deploy` reports nothing.
 SECURE_PROXY_SSL_HEADER = (

@@ -25,6 +25,13 @@ def test_env_bool_rejects_a_typo_naming_the_variable(monkeypatch):
         env_bool("DEBUG")
 
 
+def test_an_empty_boolean_means_its_default(monkeypatch):
+    for spaces in ["", "  "]:
+        monkeypatch.setenv("SECURE_SSL_REDIRECT", spaces)
+        assert env_bool("SECURE_SSL_REDIRECT", True) is True
+        assert env_bool("SECURE_SSL_REDIRECT", False) is False
+
+
 def test_env_int_rejects_words_and_values_below_the_minimum(monkeypatch):
     monkeypatch.setenv("EMAIL_PORT", "twenty-five")
     with pytest.raises(ImproperlyConfigured, match="EMAIL_PORT must be a whole number"):
@@ -128,3 +135,37 @@ def test_production_refuses_to_start_without_mailbox_encryption_keys():
     result = _manage("check", **{**PRODUCTION, "MAILSYNC_SECRET_KEYS": ""})
     assert result.returncode != 0
     assert "MAILSYNC_SECRET_KEYS must be set when DEBUG is off" in result.stderr
+
+
+def _setting(name: str, **env) -> str:
+    code = f"from django.conf import settings as s; print(s.{name})"
+    result = _manage("shell", "-c", code, **env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_an_empty_https_setting_in_production_keeps_https_on():
+    env = {**PRODUCTION, "SECURE_SSL_REDIRECT": "", "SECURE_COOKIES": "", "SECURE_HSTS_PRELOAD": ""}
+    assert _setting("SECURE_SSL_REDIRECT", **env) == "True"
+    assert _setting("SESSION_COOKIE_SECURE", **env) == "True"
+    assert _setting("SECURE_HSTS_PRELOAD", **env) == "True"
+
+
+def test_a_boolean_that_is_not_one_stops_start_up_with_its_name():
+    result = _manage("check", **{**PRODUCTION, "SECURE_SSL_REDIRECT": "sometimes"})
+    assert result.returncode != 0
+    assert "SECURE_SSL_REDIRECT must be true or false" in result.stderr
+
+
+def test_rate_limits_live_in_the_database_unless_redis_is_configured():
+    backend = "CACHES['default']['BACKEND']"
+    assert _setting(backend, **PRODUCTION) == "django.core.cache.backends.db.DatabaseCache"
+    redis_env = {**PRODUCTION, "REDIS_URL": "redis://127.0.0.1:6379/0"}
+    assert _setting(backend, **redis_env) == "django.core.cache.backends.redis.RedisCache"
+    # The real Redis answers through that cache, so every worker shares what is counted there.
+    code = (
+        "from django.core.cache import cache; cache.set('crm-env-test', 'shared', 30); "
+        "print(cache.get('crm-env-test'))"
+    )
+    result = _manage("shell", "-c", code, **redis_env)
+    assert result.stdout.strip().splitlines()[-1] == "shared", result.stderr
