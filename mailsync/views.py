@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
 from mailsync import selectors, services
@@ -174,6 +175,8 @@ def mailbox_preset(request):
     )
 
 
+# The mailbox password: never in an error report (Django's mail to the admins, Sentry).
+@sensitive_post_parameters("password")
 @login_required
 def mailbox_connect(request):
     if request.method != "POST":

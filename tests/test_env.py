@@ -169,3 +169,10 @@ def test_rate_limits_live_in_the_database_unless_redis_is_configured():
     )
     result = _manage("shell", "-c", code, **redis_env)
     assert result.stdout.strip().splitlines()[-1] == "shared", result.stderr
+
+
+def test_behind_an_https_proxy_sign_in_limits_count_the_client_not_the_proxy():
+    assert _setting("ALLAUTH_TRUSTED_PROXY_COUNT", **PRODUCTION) == "0"
+    behind = {**PRODUCTION, "BEHIND_HTTPS_PROXY": "true"}
+    assert _setting("ALLAUTH_TRUSTED_PROXY_COUNT", **behind) == "1"
+    assert _setting("ALLAUTH_TRUSTED_PROXY_COUNT", **behind, TRUSTED_PROXY_COUNT="2") == "2"
