@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -14,7 +13,7 @@ urlpatterns = [
 
 handler404 = "crm.views.page_not_found"
 
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# MEDIA_ROOT is never served, not even with DEBUG on: it holds mail attachments, which only the
+# access-checked download view (mailsync.views_mail.attachment_download) hands out, as
+# downloads. Served from MEDIA_URL, anyone could fetch them, and an HTML attachment would run
+# its script on the CRM's origin.

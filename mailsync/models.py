@@ -1,3 +1,5 @@
+from secrets import token_hex
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -277,7 +279,12 @@ class Sighting(models.Model):
 
 
 def attachment_path(instance, filename):
-    return f"attachments/{instance.message_id}/{filename}"
+    """A random name under MEDIA_ROOT, spread over 256 folders, with nothing of the message or
+    of the sender's file name in it: the name can be neither guessed nor used to guess, and a
+    hostile file name ("../x", "invoice.html") never reaches the disk. The real name is in
+    `Attachment.filename`, which the download view sends."""
+    token = token_hex(20)
+    return f"attachments/{token[:2]}/{token}"
 
 
 class Attachment(models.Model):
