@@ -38,6 +38,7 @@ from email.policy import EmailPolicy
 from email.utils import parsedate_tz
 from functools import lru_cache
 from html.parser import HTMLParser
+from urllib.parse import unquote
 
 import nh3
 
@@ -1402,14 +1403,29 @@ _REMOTE_URL_RE = re.compile(r"^\s*(https?:)?//", re.IGNORECASE)
 _STYLE_TRICKS = ("url(", "expression(", "javascript:", "@import", "\\", "behavior")
 
 
-def _attribute_filter(allow_remote_images: bool, parked: bool):
+def _cid_key(value: str) -> str:
+    """The Content-ID a `cid:` URL names (RFC 2392: URL-encoded, without the angle brackets)."""
+    return unquote(value.strip()[4:]).strip().strip("<>").strip().lower()
+
+
+def _attribute_filter(
+    allow_remote_images: bool, parked: bool, inline_images: dict[str, str] | None
+):
+    inline_urls = set(inline_images.values()) if inline_images else set()
+
     def check(tag: str, attribute: str, value: str) -> str | None:
         low = value.strip().lower()
         if attribute == "style":
             return None if any(trick in low for trick in _STYLE_TRICKS) else value
         if tag == "img" and attribute == "src":
             if low.startswith("cid:"):
-                return value
+                if inline_images is None:
+                    return value
+                # The message's own image, served by our access-checked view; an unknown cid
+                # names nothing we can serve and stays blocked.
+                return inline_images.get(_cid_key(value))
+            if value in inline_urls:
+                return value  # rewritten from cid: by the first pass
             if low.startswith("data:"):
                 # SVG is left out: it is a document that can carry scripts if opened on its own.
                 return value if _SAFE_DATA_IMAGE_RE.match(low) else None
@@ -1452,32 +1468,71 @@ def _park_remote_images(html: str) -> str:
     return "".join(out)
 
 
-def _nh3_clean(html: str, allow_remote_images: bool, parked: bool = False) -> str:
+# What a browser makes of a URL: leading and trailing spaces go, tabs and newlines anywhere go,
+# and a backslash counts as "/" (WHATWG URL standard, "special" schemes such as https).
+_URL_IGNORED_RE = re.compile(r"[\t\n\r]")
+_PROTOCOL_RELATIVE_RE = re.compile(r"^[/\\]{2}")
+
+
+def _relative_url(inline_urls: set[str]):
+    def rewrite(url: str) -> str | None:
+        if url in inline_urls:
+            return url
+        # "//host/x.png" is a remote URL on the page's scheme: make it explicit, so that it is
+        # held behind "Show images" like any other remote image (and is a plain remote link in
+        # an <a>). Any other relative URL would point at the CRM itself.
+        seen = _URL_IGNORED_RE.sub("", url).strip(" \f")
+        if _PROTOCOL_RELATIVE_RE.match(seen):
+            return "https://" + seen[2:]
+        return None
+
+    return rewrite
+
+
+def _nh3_clean(
+    html: str,
+    allow_remote_images: bool,
+    parked: bool = False,
+    inline_images: dict[str, str] | None = None,
+) -> str:
     return nh3.clean(
         html,
         tags=_SANITIZE_TAGS,
         clean_content_tags=_SANITIZE_DROP_CONTENT,
         attributes=_SANITIZE_ATTRIBUTES,
-        attribute_filter=_attribute_filter(allow_remote_images, parked),
+        attribute_filter=_attribute_filter(allow_remote_images, parked, inline_images),
         strip_comments=True,
         link_rel="noopener noreferrer nofollow",
         set_tag_attribute_values={"a": {"target": "_blank"}},
         url_schemes=_SANITIZE_URL_SCHEMES,
         filter_style_properties=_SANITIZE_STYLE_PROPERTIES,
-        url_relative="deny",  # a relative URL would point at the CRM itself
+        url_relative=_relative_url(set(inline_images.values()) if inline_images else set()),
     )
 
 
-def sanitize_html(html: str, *, allow_remote_images: bool = False) -> str:
+def sanitize_html(
+    html: str,
+    *,
+    allow_remote_images: bool = False,
+    inline_images: dict[str, str] | None = None,
+) -> str:
     """Safe-to-display HTML: no active content, links open in a new tab without a referrer.
 
     With allow_remote_images False, remote images do not load: their URL is kept in
-    data-remote-src for a "show images" button. cid: images are kept for the view to rewrite.
+    data-remote-src for a "show images" button; protocol-relative ones ("//host/x.png") too.
+    `inline_images` maps lower-case Content-IDs to the URLs that serve them: `cid:` images are
+    rewritten to those URLs, and those naming no known Content-ID lose their src. Without it,
+    cid: images are kept as they are.
     """
     if not html:
         return ""
     html = _clean(html)
-    cleaned = _nh3_clean(html, allow_remote_images=True)
+    cleaned = _nh3_clean(html, allow_remote_images=True, inline_images=inline_images)
     if allow_remote_images:
         return cleaned
-    return _nh3_clean(_park_remote_images(cleaned), allow_remote_images=False, parked=True)
+    return _nh3_clean(
+        _park_remote_images(cleaned),
+        allow_remote_images=False,
+        parked=True,
+        inline_images=inline_images,
+    )

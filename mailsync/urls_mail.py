@@ -10,6 +10,11 @@ urlpatterns = [
     path("messages/<int:pk>/remove/", views.message_remove, name="message_remove"),
     path("messages/<int:pk>/add/", views.message_add, name="message_add"),
     path("attachments/<int:pk>/", views.attachment_download, name="attachment"),
+    path(
+        "attachments/<int:pk>/inline/<str:token>/",
+        views.attachment_inline,
+        name="attachment_inline",
+    ),
     path("threads/<int:pk>/remove/", views.thread_remove, name="thread_remove"),
     path("threads/<int:pk>/add/", views.thread_add, name="thread_add"),
     path("threads/<int:pk>/deal/", views.thread_deal, name="thread_deal"),

@@ -8,9 +8,12 @@ is a 404, never a 403: that would confirm that it exists.
 from functools import wraps
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.core import signing
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -43,6 +46,11 @@ SAFE_CONTENT_TYPES = {
     "image/gif",
     "image/webp",
 }
+# Served inline from our origin (a message's cid: images): raster formats only. SVG is left out:
+# opened on its own, it is a document that can run script.
+INLINE_IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+# How long the URL of an inline image, minted for one viewer by the message page, works.
+INLINE_IMAGE_URL_SECONDS = 2 * 60 * 60
 KIND_MODELS = {"lead": Lead, "contact": Contact, "company": Company, "deal": Deal}
 KIND_LABELS = {
     "contact": gettext_lazy("Contacts"),
@@ -141,7 +149,9 @@ def message_detail(request, pk):
             on_records.append({"kind": kind, "record": record, "links": [link]})
     html = ""
     if level >= selectors.FULL and message.html:
-        html = parsing.sanitize_html(message.html, allow_remote_images=images)
+        html = parsing.sanitize_html(
+            message.html, allow_remote_images=images, inline_images=_inline_images(message, user)
+        )
     choice = getattr(message.thread, "deal_choice", None) if message.thread else None
     deal_candidates = []
     if choice is not None and choice.deal_id is None:
@@ -181,6 +191,45 @@ def message_detail(request, pk):
     return response
 
 
+def _content_type(attachment: Attachment) -> str:
+    return attachment.content_type.lower().split(";")[0].strip()
+
+
+def _servable_inline(attachment: Attachment) -> bool:
+    """An image of the message's own that a cid: URL may show: stored, with a Content-ID and
+    a raster image type."""
+    return (
+        attachment.inline
+        and bool(attachment.content_id)
+        and not attachment.omitted
+        and bool(attachment.file)
+        and _content_type(attachment) in INLINE_IMAGE_TYPES
+    )
+
+
+def _inline_signer(attachment_pk: int) -> signing.TimestampSigner:
+    return signing.TimestampSigner(salt=f"mailsync.inline-image:{attachment_pk}")
+
+
+def _inline_images(message: Message, user) -> dict[str, str]:
+    """Content-ID (lower case) -> the URL that serves it to `user`, for sanitize_html.
+
+    The message's HTML is shown in a sandboxed frame, whose origin is opaque: its image
+    requests are cross-site and carry no SameSite=Lax session cookie (seen in Chromium). So
+    each URL carries its viewer, signed and short-lived, and the view checks that viewer's
+    access again when it serves the image.
+    """
+    urls: dict[str, str] = {}
+    for attachment in message.attachments.filter(inline=True).exclude(content_id="").order_by("pk"):
+        if _servable_inline(attachment):
+            token = _inline_signer(attachment.pk).sign(str(user.pk))
+            urls.setdefault(
+                attachment.content_id.lower(),
+                reverse("mail:attachment_inline", args=[attachment.pk, token]),
+            )
+    return urls
+
+
 def _record_options(user):
     for kind in ("contact", "company", "deal", "lead"):
         yield kind, record_choices(model=KIND_MODELS[kind], user=user).order_by("pk")[:500]
@@ -204,6 +253,35 @@ def attachment_download(request, pk):
         content_type=content_type,
     )
     response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@require_GET
+def attachment_inline(request, pk, token):
+    """A message's inline image (cid:), for its sanitized HTML: the same access as a download
+    for the viewer the URL was made for, and nothing but a raster image is served from here.
+
+    No login_required: the sandboxed frame sends no session cookie (see _inline_images). A
+    signed-in user who is not the URL's viewer gets a 404 all the same.
+    """
+    try:
+        viewer_pk = _inline_signer(pk).unsign(token, max_age=INLINE_IMAGE_URL_SECONDS)
+    except signing.BadSignature:  # SignatureExpired included
+        raise Http404 from None
+    viewer = get_user_model().objects.filter(pk=viewer_pk, is_active=True).first()
+    if viewer is None:
+        raise Http404
+    if request.user.is_authenticated and request.user.pk != viewer.pk:
+        raise Http404
+    attachment = get_object_or_404(Attachment.objects.select_related("message"), pk=pk)
+    _message_or_404(viewer, attachment.message_id, minimum=selectors.FULL)
+    if not _servable_inline(attachment):
+        raise Http404
+    response = FileResponse(attachment.file.open("rb"), content_type=_content_type(attachment))
+    response["X-Content-Type-Options"] = "nosniff"
+    # Opened on its own, the image runs nothing and loads nothing.
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, max-age=3600"
     return response
 
 
