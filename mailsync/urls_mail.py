@@ -19,4 +19,5 @@ urlpatterns = [
     path("threads/<int:pk>/add/", views.thread_add, name="thread_add"),
     path("threads/<int:pk>/deal/", views.thread_deal, name="thread_deal"),
     path("threads/<int:pk>/visibility/", views.thread_visibility, name="thread_visibility"),
+    path("deals-to-choose/", views.deals_to_choose, name="deals_to_choose"),
 ]

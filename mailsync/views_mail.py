@@ -372,6 +372,19 @@ def thread_deal(request, pk):
 
 
 @login_required
+@require_GET
+def deals_to_choose(request):
+    """The "choose a deal" queue: threads whose contacts have several open deals, each with
+    its candidates to choose from right here (the form posts to thread_deal)."""
+    page = selectors.deal_choices_waiting(user=request.user, page=request.GET.get("page"))
+    return render(
+        request,
+        "mailsync/deals_to_choose.html",
+        {"page_obj": page, "waiting": page.object_list},
+    )
+
+
+@login_required
 @require_POST
 def thread_visibility(request, pk):
     thread = _thread_or_404(request.user, pk)

@@ -1,0 +1,20 @@
+"""What every page's top bar needs from the mail integration."""
+
+from django.utils.functional import SimpleLazyObject
+
+from mailsync import selectors
+
+
+def deals_to_choose(request) -> dict:
+    """`deals_to_choose_count`: the threads waiting for the signed-in rep to choose a deal.
+
+    Lazy, so that only a page that shows the top bar pays its one query.
+    """
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    return {
+        "deals_to_choose_count": SimpleLazyObject(
+            lambda: selectors.deal_choices_waiting_count(user=user)
+        )
+    }
