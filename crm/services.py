@@ -22,6 +22,7 @@ from crm.models import (
     Task,
     User,
 )
+from crm.selectors import owners_visible_to
 
 
 def activity_record(*, record, actor: User | None, verb: str, **data) -> Activity:
@@ -191,7 +192,10 @@ def lead_convert(
     company = None
     name = (company_name or lead.company_name).strip()
     if name:
-        company = Company.objects.filter(name__iexact=name).order_by("pk").first()
+        # Only a company the lead's owner (and so their team) may see: another team's "Acme"
+        # is invisible to them, and their new contact must not land on it.
+        visible = Company.objects.filter(owners_visible_to(lead.owner))
+        company = visible.filter(name__iexact=name).order_by("pk").first()
         if company is None:
             company = company_save(company=Company(name=name, owner=lead.owner), actor=actor)
     contact = contact_save(

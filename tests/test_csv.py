@@ -683,6 +683,70 @@ def test_other_teams_records_are_not_matched_nor_changed(alice, charlie):
     assert Contact.objects.get(owner=charlie).first_name == "Eve"
 
 
+@pytest.fixture
+def charlies_acme(charlie):
+    """Charlie's team has an Acme, with the domain acme.example: Alice must never land on it."""
+    acme = CompanyFactory(name="Acme", owner=charlie, industry="Anvils")
+    CompanyDomainFactory(company=acme, domain="acme.example")
+    return acme
+
+
+def assert_untouched(acme) -> None:
+    before = (acme.name, acme.owner_id, acme.industry, acme.updated_at)
+    acme.refresh_from_db()
+    assert (acme.name, acme.owner_id, acme.industry, acme.updated_at) == before
+    assert [d.domain for d in acme.domains.all()] == ["acme.example"]
+    assert not acme.contacts.exists()
+    assert not Deal.objects.filter(company=acme).exists()
+
+
+def test_contacts_of_company_acme_get_alices_own_acme_not_another_teams(alice, charlies_acme):
+    result = import_csv("contacts", b"first_name,company\nWile,Acme\n", user=alice)
+
+    assert (result.created, result.companies_created) == (1, 1)
+    company = Contact.objects.get(first_name="Wile").company
+    assert company != charlies_acme and (company.name, company.owner) == ("Acme", alice)
+    assert_untouched(charlies_acme)
+
+
+def test_deals_at_company_acme_get_alices_own_acme_not_another_teams(alice, charlies_acme):
+    result = import_csv("deals", b"name,company\nRockets,Acme\n", user=alice)
+
+    assert (result.created, result.companies_created) == (1, 1)
+    company = Deal.objects.get(name="Rockets").company
+    assert company != charlies_acme and (company.name, company.owner) == ("Acme", alice)
+    assert_untouched(charlies_acme)
+
+
+def test_companies_matched_by_name_only_among_those_the_importer_sees(alice, charlies_acme):
+    result = import_csv("companies", b"name,industry\nAcme,Rockets\n", user=alice)
+
+    assert (result.created, result.updated) == (1, 0)
+    assert Company.objects.get(name="Acme", owner=alice).industry == "Rockets"
+    assert_untouched(charlies_acme)
+
+
+def test_companies_matched_by_domain_only_among_those_the_importer_sees(alice, charlies_acme):
+    result = import_csv(
+        "companies", b"name,website,industry\nAcme,https://acme.example/,Rockets\n", user=alice
+    )
+
+    assert (result.created, result.updated) == (1, 0)
+    mine = Company.objects.get(owner=alice)
+    assert (mine.name, mine.industry) == ("Acme", "Rockets")
+    assert [d.domain for d in mine.domains.all()] == ["acme.example"]
+    assert_untouched(charlies_acme)
+
+
+def test_a_domain_only_row_does_not_find_another_teams_company(alice, charlies_acme):
+    result = import_csv("companies", b"website\nacme.example\n", user=alice)
+
+    assert result.errors == [
+        (2, "No company has the domain “acme.example”, and a new company needs a name.")
+    ]
+    assert_untouched(charlies_acme)
+
+
 # ---------------------------------------------------------------------------------------------
 # Export
 

@@ -108,6 +108,27 @@ def test_converting_reuses_a_company_with_the_same_name(alice):
     assert Company.objects.count() == 1
 
 
+def test_converting_never_reuses_another_teams_company_of_the_same_name(alice, charlie):
+    charlies = CompanyFactory(name="Acme", owner=charlie)
+    lead = LeadFactory(owner=alice, company_name="Acme")
+
+    contact, company, deal = services.lead_convert(lead=lead, actor=alice, create_deal=True)
+
+    assert company != charlies
+    assert (company.name, company.owner) == ("Acme", alice)
+    assert contact.company == company and deal.company == company
+    charlies.refresh_from_db()
+    assert (charlies.name, charlies.owner, charlies.contacts.count()) == ("Acme", charlie, 0)
+    assert not Deal.objects.filter(company=charlies).exists()
+
+
+def test_converting_reuses_a_teammates_company(alice, bob):
+    bobs = CompanyFactory(name="Acme", owner=bob)
+    lead = LeadFactory(owner=alice, company_name="acme")
+    _, company, _ = services.lead_convert(lead=lead, actor=alice)
+    assert company == bobs
+
+
 def test_a_lead_is_converted_only_once(alice):
     lead = LeadFactory(owner=alice)
     services.lead_convert(lead=lead, actor=alice)
