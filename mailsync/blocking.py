@@ -15,6 +15,7 @@ from crm.addresses import normalize_domain, normalize_email
 from crm.models import User
 from mailsync.matching import domain_of
 from mailsync.models import (
+    Attachment,
     BlockEntry,
     MailAccount,
     Message,
@@ -59,6 +60,28 @@ def _participant_filter(value: str) -> Q:
     return Q(participants__address__endswith=f"@{value}")
 
 
+def block_detail(value: str) -> str:
+    """The ledger's detail for mail a block entry keeps out (and how unblocking finds it)."""
+    return f"block list: {value}"
+
+
+def ledger_entry(account, folder, uidvalidity, uid, parsed, value: str) -> SkipEntry:
+    """The ledger row of a message blocked before it was stored: only what a rep needs to be
+    told why it is not in the CRM (sender, date, the block) and where to fetch it again."""
+    from_ = parsed.from_[0].address[:254] if parsed.from_ else ""
+    return SkipEntry(
+        account=account,
+        folder=folder,
+        uidvalidity=uidvalidity,
+        uid=uid,
+        code=BLOCKED,
+        detail=block_detail(value),
+        header_message_id=(parsed.message_id or "")[:998],
+        from_address=from_,
+        date=parsed.date,
+    )
+
+
 def ledger_blocked(*, account: MailAccount, blocked: dict[int, str]) -> None:
     """Put messages (id -> the entry that blocks them) in the account's ledger as `blocked`."""
     if not blocked:
@@ -87,9 +110,8 @@ def ledger_blocked(*, account: MailAccount, blocked: dict[int, str]) -> None:
                 uid=sighting.uid if sighting else None,
                 message=message,
                 code=BLOCKED,
-                detail=f"block list: {wanted[message.pk]}",
+                detail=block_detail(wanted[message.pk]),
                 header_message_id=(message.message_id or "")[:998],
-                subject=(message.subject or "")[:2000],
                 from_address=message.from_address or "",
                 date=message.date,
             )
@@ -127,16 +149,51 @@ def block_add(*, user: User, value: str) -> BlockEntry:
         for pk, addresses in participants.items()
         if entry_matching(addresses, frozenset([value]), ignored)
     }
-    # Only the links the sync made for this mailbox: a link a rep added by hand stays, and so
-    # does a message another rep's mailbox also holds (their block list is theirs).
-    shared = Sighting.objects.filter(message__in=blocked, account__isnull=False).exclude(
-        account=account
+    # A message another rep's mailbox also holds stays (their block list is theirs), and so
+    # does one a rep put on a record by hand: this mailbox's sync links go, the rest stays.
+    kept = set(
+        Sighting.objects.filter(message__in=blocked, account__isnull=False)
+        .exclude(account=account)
+        .values_list("message", flat=True)
+    )
+    kept |= set(
+        MessageLink.objects.filter(message__in=blocked, created_by__isnull=False).values_list(
+            "message", flat=True
+        )
     )
     MessageLink.objects.filter(message__in=blocked, created_by__isnull=True).exclude(
-        message__in=shared.values("message")
+        message__in=kept
     ).delete()
-    ledger_blocked(account=account, blocked=blocked)
+    ledger_blocked(account=account, blocked={pk: v for pk, v in blocked.items() if pk in kept})
+    _purge(account, {pk: v for pk, v in blocked.items() if pk not in kept})
     return entry
+
+
+def _purge(account: MailAccount, blocked: dict[int, str]) -> None:
+    """Take mail only this mailbox brought in out of the CRM, as if it had been blocked on
+    arrival: the ledger keeps where it is on the server, so unblocking fetches it again."""
+    if not blocked:
+        return
+    rows = [
+        SkipEntry(
+            account=account,
+            folder_id=sighting.folder_id,
+            uidvalidity=sighting.uidvalidity,
+            uid=sighting.uid,
+            code=BLOCKED,
+            detail=block_detail(blocked[sighting.message_id]),
+            header_message_id=(sighting.message.message_id or "")[:998],
+            from_address=sighting.message.from_address,
+            date=sighting.message.date,
+        )
+        for sighting in Sighting.objects.filter(
+            account=account, message__in=blocked, folder__isnull=False
+        ).select_related("message")
+    ]
+    SkipEntry.objects.bulk_create(rows, ignore_conflicts=True)
+    for attachment in Attachment.objects.filter(message__in=blocked).exclude(file=""):
+        attachment.file.delete(save=False)  # the files too: storage is not cleaned by CASCADE
+    Message.objects.filter(pk__in=blocked).delete()
 
 
 @transaction.atomic
@@ -152,8 +209,28 @@ def block_remove(*, entry: BlockEntry) -> int:
         return 0
     affected = _affected(account, value)
     SkipEntry.objects.filter(account=account, code=BLOCKED, message__in=affected).delete()
+    # Mail that was kept out of the CRM altogether is fetched again from the server, in a job
+    # (the mailbox may hold a lot of it). The pipeline checks the remaining entries.
+    refetch = list(
+        SkipEntry.objects.filter(
+            account=account, code=BLOCKED, message__isnull=True, detail=block_detail(value)
+        ).values_list("pk", flat=True)
+    )
+    if refetch:
+        transaction.on_commit(lambda: _enqueue_import_again(account.pk, refetch))
     # messages_link checks the remaining entries: a message another entry blocks goes back in.
     return messages_link(account=account, messages=list(Message.objects.filter(pk__in=affected)))
+
+
+def _enqueue_import_again(account_id: int, entry_ids: list[int]) -> None:
+    from django_q.tasks import async_task
+
+    async_task(
+        "mailsync.tasks.import_blocked_again",
+        account_id,
+        entry_ids,
+        task_name=f"unblock-account-{account_id}",
+    )
 
 
 def validation_message(error: ValidationError) -> str:

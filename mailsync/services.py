@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from mailsync import bulk, links, matching, parsing
+from mailsync import blocking, bulk, links, matching, parsing
 from mailsync.errors import MailError
 from mailsync.imap import FetchedMessage, ImapSession, Server, check_imap
 from mailsync.models import (
@@ -329,17 +329,21 @@ def account_sync(*, account: MailAccount, progress=None) -> SyncResult:
     return result
 
 
-def _sync_folders(
-    account: MailAccount, result: SyncResult, run: SyncRun, progress, heartbeat
-) -> None:
+def _session(account: MailAccount) -> ImapSession:
     server = Server(account.imap_host, account.imap_port, account.imap_security)
-    with ImapSession.open(
+    return ImapSession.open(
         server,
         login=account.login,
         password=account.secret,
         pin=account.tls_pin_sha256,
         timeout=settings.MAILSYNC_TIMEOUT,
-    ) as session:
+    )
+
+
+def _sync_folders(
+    account: MailAccount, result: SyncResult, run: SyncRun, progress, heartbeat
+) -> None:
+    with _session(account) as session:
         found = session.folders(account.sent_folder_name)
         for role, name in [
             (MailFolder.Role.INBOX, found.inbox),
@@ -604,6 +608,20 @@ def _store_batch(account, folder, uidvalidity, items: list[FetchedMessage]) -> l
     )
     outcomes: dict[int, str] = dict.fromkeys(seen, "duplicate")
     batch = [_prepare(item) for item in items if item.uid not in seen]
+    # The owner's block list, before anything is stored: a rep blocks personal mail to keep it
+    # out of the CRM, so only what the ledger needs is kept (sender, date, the block).
+    blocked = _blocked_in(account, batch)
+    if blocked:
+        SkipEntry.objects.bulk_create(
+            (
+                blocking.ledger_entry(account, folder, uidvalidity, p.item.uid, p.parsed, value)
+                for p, value in blocked
+            ),
+            ignore_conflicts=True,  # already in the ledger from an earlier, interrupted run
+        )
+        for p, _value in blocked:
+            outcomes[p.item.uid] = blocking.BLOCKED
+        batch = [p for p in batch if p.item.uid not in outcomes]
 
     stored = {
         m.key: m
@@ -659,6 +677,22 @@ def _store_batch(account, folder, uidvalidity, items: list[FetchedMessage]) -> l
     # first may concern this rep's records too).
     links.messages_link(account=account, messages=[p.message for p in batch if not p.skip_code])
     return [outcomes[item.uid] for item in items]
+
+
+def _blocked_in(account: MailAccount, batch: list[_Prepared]) -> list[tuple[_Prepared, str]]:
+    """The messages of the batch that the owner's block list catches, with the entry that does."""
+    values = blocking.blocked_values(user=account.user)
+    if not values:
+        return []
+    ignored = links.ignored_addresses(user=account.user)
+    found = []
+    for p in batch:
+        if p.parsed is None:
+            continue  # nothing can be matched: kept raw and in the ledger as unparseable
+        value = blocking.entry_matching([a.address for a in p.parsed.participants], values, ignored)
+        if value:
+            found.append((p, value))
+    return found
 
 
 def _new_message(prepared: _Prepared) -> Message:
@@ -893,6 +927,111 @@ def _skip(account, folder, uidvalidity, uid, code, message, detail) -> None:
             )
     except IntegrityError:
         pass  # already in the ledger from an earlier, interrupted run
+
+
+# -- fetching skipped messages again ----------------------------------------------------------
+
+# Skips a rep may overrule with "Import anyway": the message is only over a limit.
+FULL_IMPORT_CODES = ("too_many_recipients", "too_many_bcc_contacts", "oversized")
+
+
+class NotOnServer(LookupError):
+    """The message is no longer where the ledger says (moved or deleted on the server)."""
+
+
+def _refetch(account: MailAccount, entries, *, max_message_bytes: int):
+    """Fetch the messages of ledger entries again from the server, read-only like the sync: at
+    their position (folder, UIDVALIDITY, UID), or by Message-ID when the folder was renumbered.
+    Yields (folder, uidvalidity, [(entry, FetchedMessage)]) a batch at a time; an entry whose
+    message is no longer there is left out."""
+    by_folder: dict[int, list[SkipEntry]] = {}
+    for entry in entries:
+        if entry.folder_id:
+            by_folder.setdefault(entry.folder_id, []).append(entry)
+    if not by_folder:
+        return
+    folders = MailFolder.objects.in_bulk(list(by_folder))
+    with _session(account) as session:
+        for folder_id, group in by_folder.items():
+            folder = folders[folder_id]
+            uidvalidity = session.examine(folder.name)
+            wanted: dict[int, SkipEntry] = {}
+            for entry in group:
+                if entry.uidvalidity == uidvalidity and entry.uid:
+                    wanted[entry.uid] = entry
+                elif entry.header_message_id:
+                    found = session.uids_with_message_id(entry.header_message_id)
+                    if found:
+                        wanted[found[0]] = entry
+            for _uids, fetched in session.batches(
+                sorted(wanted),
+                count=settings.MAILSYNC_FETCH_BATCH,
+                batch_bytes=settings.MAILSYNC_BATCH_BYTES,
+                max_message_bytes=max_message_bytes,
+            ):
+                if fetched:  # empty when those UIDs were expunged meanwhile
+                    yield folder, uidvalidity, [(wanted[item.uid], item) for item in fetched]
+
+
+def blocked_import_again(*, account: MailAccount, entry_ids: list[int]) -> int:
+    """A block entry was removed: fetch the mail it kept out and put it through the pipeline
+    (another entry of the block list may still catch some). Returns the messages imported."""
+    entries = SkipEntry.objects.filter(
+        account=account, pk__in=entry_ids, code=blocking.BLOCKED, message__isnull=True
+    )
+    imported = 0
+    for folder, uidvalidity, pairs in _refetch(
+        account, list(entries), max_message_bytes=settings.MAILSYNC_MAX_MESSAGE_BYTES
+    ):
+        with transaction.atomic():
+            SkipEntry.objects.filter(pk__in=[entry.pk for entry, _item in pairs]).delete()
+            outcomes = messages_store(
+                account=account,
+                folder=folder,
+                uidvalidity=uidvalidity,
+                items=[item for _entry, item in pairs],
+            )
+        imported += outcomes.count("imported")
+    return imported
+
+
+def skipped_import_in_full(*, entry: SkipEntry) -> Message:
+    """ "Import anyway" for a message kept as headers only because it is over a limit: fetch it
+    again (read-only, whatever its size), store it in full, put it on its records and take it
+    out of the ledger. Raises MailError when the server fails, NotOnServer when the message is
+    not in its folder any more, parsing.ParseError when it cannot be parsed in full."""
+    if entry.code not in FULL_IMPORT_CODES or entry.message_id is None:
+        raise ValueError(f"ledger entry {entry.pk} cannot be imported in full")
+    account = entry.account
+    item = None
+    for _folder, _uidvalidity, pairs in _refetch(account, [entry], max_message_bytes=2**62):
+        item = pairs[0][1]
+    if item is None:
+        raise NotOnServer(entry.folder.name if entry.folder else "")
+    parsed = parsing.parse_message(item.raw)
+    with transaction.atomic():
+        message = Message.objects.select_for_update().get(pk=entry.message_id)
+        message.text, message.html = parsed.text, parsed.html
+        message.snippet = parsed.snippet[:300]
+        message.size, message.recipient_count = len(item.raw), len(parsed.recipients)
+        message.headers_only, message.skip_code = False, ""
+        message.save()
+        MessageRaw.objects.update_or_create(
+            message=message,
+            defaults={"data": gzip.compress(item.raw, compresslevel=6), "size": len(item.raw)},
+        )
+        message.participants.all().delete()
+        Participant.objects.bulk_create(
+            Participant(message_id=pk, role=role, address=address, name=name, position=position)
+            for pk, role, address, name, position in _participants(message, parsed)
+        )
+        if not message.attachments.exists():
+            _store_attachments(message, parsed)
+        # Every ledger (another rep's mailbox may hold it too) and every mailbox's records.
+        SkipEntry.objects.filter(message=message, code__in=FULL_IMPORT_CODES).delete()
+        for holder in MailAccount.objects.filter(sightings__message=message).distinct():
+            links.messages_link(account=holder, messages=[message])
+    return message
 
 
 def raw_bytes(message: Message) -> bytes:

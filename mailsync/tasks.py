@@ -15,3 +15,10 @@ def enqueue_due_syncs() -> int:
     for account_id in due:
         services.enqueue_sync(account_id)
     return len(due)
+
+
+def import_blocked_again(account_id: int, entry_ids: list[int]) -> str:
+    """Queued when a block entry is removed: the mail it kept out is fetched again."""
+    account = MailAccount.objects.select_related("user").get(id=account_id)
+    imported = services.blocked_import_again(account=account, entry_ids=entry_ids)
+    return f"imported {imported}"

@@ -12,6 +12,7 @@ urlpatterns = [
     path("sync/", views.mailbox_sync_now, name="mailbox_sync_now"),
     path("disconnect/", views.mailbox_disconnect, name="mailbox_disconnect"),
     path("skipped/", views.mailbox_skipped, name="mailbox_skipped"),
+    path("skipped/<int:pk>/import/", views.mailbox_skipped_import, name="mailbox_skipped_import"),
     path("sharing/", views.mailbox_sharing, name="mailbox_sharing"),
 ]
 

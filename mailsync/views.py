@@ -12,7 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, StreamingHttpResponse
 from django.middleware.csrf import get_token
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
@@ -22,9 +22,10 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
 from mailsync import selectors, services
-from mailsync.errors import CATALOG, CONNECTION, DELIVERY, MISSING, code_info
+from mailsync.errors import CATALOG, CONNECTION, DELIVERY, MISSING, MailError, code_info
 from mailsync.forms import SERVER_FIELDS, MailboxForm
-from mailsync.models import MailAccount
+from mailsync.models import MailAccount, SkipEntry
+from mailsync.parsing import ParseError
 from mailsync.presets import preset_for
 from mailsync.stages import IMAP_STAGES, SMTP_STAGES, StageResult
 
@@ -243,6 +244,7 @@ def mailbox_skipped(request):
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
     for entry in page:
         entry.info = code_info(entry.code)
+        entry.can_import = entry.code in services.FULL_IMPORT_CODES and entry.message_id
     return render(
         request,
         "mailsync/skipped.html",
@@ -394,3 +396,40 @@ def mailbox_sharing(request):
             request, _("Your teammates now see: %(s)s.") % {"s": account.get_sharing_display()}
         )
     return redirect("mailsync:mailbox")
+
+
+@login_required
+@require_POST
+def mailbox_skipped_import(request, pk: int):
+    """ "Import anyway" for a message kept as headers only because it is over a limit."""
+    entry = get_object_or_404(
+        SkipEntry.objects.select_related("account", "folder"), pk=pk, account__user=request.user
+    )
+    if entry.code not in services.FULL_IMPORT_CODES or entry.message_id is None:
+        raise Http404
+    try:
+        message = services.skipped_import_in_full(entry=entry)
+    except MailError as error:
+        messages.error(
+            request,
+            _("The message could not be fetched again: %(title)s. %(words)s")
+            % {"title": error.info.title, "words": error.server_words},
+        )
+    except services.NotOnServer:
+        messages.error(
+            request,
+            _(
+                "The message is no longer in %(folder)s on your mail server (moved or deleted), "
+                "so it cannot be imported."
+            )
+            % {"folder": entry.folder.name if entry.folder else _("its folder")},
+        )
+    except ParseError as error:
+        messages.error(
+            request,
+            _("The full message could not be read: %(reason)s") % {"reason": error.reason},
+        )
+    else:
+        messages.success(request, _("The message is imported in full and on its records."))
+        return redirect("mail:message", pk=message.pk)
+    return redirect(reverse("mailsync:mailbox_skipped") + f"?code={entry.code}")

@@ -1,12 +1,12 @@
-"""A rep's block list: blocked mail is recorded in the ledger as `blocked` and not shown on
-records; removing the entry brings it back."""
+"""A rep's block list: blocked mail is not imported (only the ledger knows it, as `blocked`:
+sender, date, the block); removing the entry fetches it again from the server."""
 
 import pytest
 from django.urls import reverse
 
-from mailsync import blocking
-from mailsync.models import BlockEntry, MailAccount, MessageLink, SkipEntry
-from tests.mailsync.mail import deliver
+from mailsync import blocking, services
+from mailsync.models import BlockEntry, MailAccount, Message, MessageLink, MessageRaw, SkipEntry
+from tests.mailsync.mail import deliver, make_message
 
 pytestmark = pytest.mark.django_db
 
@@ -17,71 +17,112 @@ def blocked_rows(account):
     return SkipEntry.objects.filter(account=account, code="blocked")
 
 
-def test_blocking_an_address_takes_its_mail_off_and_removing_brings_it_back(
-    alice_client, dovecot, mail_user, account, ann
+def stored(message_id):
+    return Message.objects.filter(message_id=message_id.strip("<>")).first()
+
+
+def test_blocking_an_address_keeps_its_mail_out_and_removing_brings_it_back(
+    alice_client, dovecot, mail_user, account, ann, django_capture_on_commit_callbacks
 ):
-    old = deliver(dovecot, mail_user, account, sender="ann@acme.com", message_id="<b1@acme.com>")
+    old = deliver(
+        dovecot,
+        mail_user,
+        account,
+        sender="ann@acme.com",
+        message_id="<b1@acme.com>",
+        subject="Personal: dinner on Friday",
+    )
     assert old.links.filter(contact=ann).exists()
 
     response = alice_client.post(URL, {"value": " Ann@Acme.com "})
     assert response.status_code == 302
     entry = BlockEntry.objects.get(user=account.user)
     assert entry.value == "ann@acme.com"
-    assert not old.links.exists()  # existing links go away
-    assert list(blocked_rows(account).values_list("message", flat=True)) == [old.pk]
+    # Mail only this mailbox brought in leaves the CRM altogether: body, raw, attachments.
+    assert stored("<b1@acme.com>") is None and not MessageRaw.objects.exists()
+    row = blocked_rows(account).get()
+    assert (row.message, row.uid, row.from_address) == (None, 1, "ann@acme.com")
+    assert row.subject == "" and "ann@acme.com" in row.detail
 
-    new = deliver(dovecot, mail_user, account, sender="ann@acme.com", message_id="<b2@acme.com>")
-    assert not new.links.exists()
-    row = blocked_rows(account).get(message=new)
-    assert "ann@acme.com" in row.detail and row.from_address == "ann@acme.com"
-    assert row.subject == new.subject and row.date == new.date and row.folder is not None
+    dovecot.append(
+        mail_user.login, "INBOX", make_message(sender="ann@acme.com", message_id="<b2@acme.com>")
+    )
+    result = services.account_sync(account=account)
+    assert result.skipped == {"blocked": 1} and result.imported == 0
+    assert stored("<b2@acme.com>") is None  # not imported: nothing but the ledger row
+    new_row = blocked_rows(account).get(uid=2)
+    assert new_row.message is None and new_row.subject == "" and new_row.date
+    assert new_row.header_message_id == "b2@acme.com" and new_row.folder is not None
     # Other senders are still linked.
     other = deliver(dovecot, mail_user, account, sender="bo@acme.com", message_id="<b3@acme.com>")
     assert other.links.filter(company=ann.company).exists()
 
-    response = alice_client.post(reverse("mailsync:block_remove", args=[entry.pk]))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_client.post(reverse("mailsync:block_remove", args=[entry.pk]))
     assert response.status_code == 302
     assert not BlockEntry.objects.exists()
     assert not blocked_rows(account).exists()
-    for message in (old, new):
+    # Fetched again from the server (the job runs inline in the tests), in full, and linked.
+    for message_id in ("<b1@acme.com>", "<b2@acme.com>"):
+        message = stored(message_id)
+        assert message is not None and message.text and not message.headers_only
         assert message.links.filter(contact=ann).exists()
         assert message.links.filter(company=ann.company).exists()
+    assert stored("<b1@acme.com>").subject == "Personal: dinner on Friday"
 
 
-def test_blocking_a_domain(alice, dovecot, mail_user, account, ann):
-    old = deliver(dovecot, mail_user, account, sender="ann@acme.com", message_id="<d1@acme.com>")
+def test_blocking_a_domain(
+    alice, dovecot, mail_user, account, ann, django_capture_on_commit_callbacks
+):
+    deliver(dovecot, mail_user, account, sender="ann@acme.com", message_id="<d1@acme.com>")
     entry = blocking.block_add(user=alice, value="https://www.Acme.com/about")
     assert entry.value == "acme.com" and entry.is_domain
-    assert not old.links.exists()
-    new = deliver(
-        dovecot,
-        mail_user,
-        account,
-        sender="someone@else.example",
-        cc=["ann@acme.com"],
-        message_id="<d2@else.example>",
+    assert stored("<d1@acme.com>") is None
+    dovecot.append(
+        mail_user.login,
+        "INBOX",
+        make_message(
+            sender="someone@else.example", cc=["ann@acme.com"], message_id="<d2@else.example>"
+        ),
     )
-    assert not new.links.exists()
-    assert set(blocked_rows(account).values_list("message", flat=True)) == {old.pk, new.pk}
-    assert "acme.com" in blocked_rows(account).get(message=new).detail
+    services.account_sync(account=account)
+    assert stored("<d2@else.example>") is None  # a recipient is enough
+    assert blocked_rows(account).count() == 2
+    assert "acme.com" in blocked_rows(account).get(uid=2).detail
 
-    blocking.block_remove(entry=entry)
+    with django_capture_on_commit_callbacks(execute=True):
+        blocking.block_remove(entry=entry)
     assert not blocked_rows(account).exists()
-    assert old.links.filter(contact=ann).exists() and new.links.filter(contact=ann).exists()
+    assert stored("<d1@acme.com>").links.filter(contact=ann).exists()
+    assert stored("<d2@else.example>").links.filter(contact=ann).exists()
 
 
 def test_a_message_blocked_twice_stays_blocked_until_both_entries_go(
-    alice, dovecot, mail_user, account, ann
+    alice, dovecot, mail_user, account, ann, django_capture_on_commit_callbacks
 ):
-    message = deliver(
-        dovecot, mail_user, account, sender="ann@acme.com", message_id="<t1@acme.com>"
-    )
+    deliver(dovecot, mail_user, account, sender="ann@acme.com", message_id="<t1@acme.com>")
     by_address = blocking.block_add(user=alice, value="ann@acme.com")
     by_domain = blocking.block_add(user=alice, value="acme.com")
-    blocking.block_remove(entry=by_address)
-    assert not message.links.exists() and blocked_rows(account).filter(message=message).exists()
-    blocking.block_remove(entry=by_domain)
-    assert message.links.filter(contact=ann).exists() and not blocked_rows(account).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        blocking.block_remove(entry=by_address)
+    assert stored("<t1@acme.com>") is None  # fetched again, and the domain blocks it again
+    assert "acme.com" in blocked_rows(account).get().detail
+    with django_capture_on_commit_callbacks(execute=True):
+        blocking.block_remove(entry=by_domain)
+    assert stored("<t1@acme.com>").links.filter(contact=ann).exists()
+    assert not blocked_rows(account).exists()
+
+
+def test_blocked_mail_that_left_the_server_stays_in_the_ledger_when_unblocked(
+    alice, dovecot, mail_user, account, django_capture_on_commit_callbacks
+):
+    deliver(dovecot, mail_user, account, sender="x@junk.example", message_id="<g1@junk.example>")
+    entry = blocking.block_add(user=alice, value="junk.example")
+    dovecot.doveadm("expunge", "-u", mail_user.login, "mailbox", "INBOX", "all")
+    with django_capture_on_commit_callbacks(execute=True):
+        blocking.block_remove(entry=entry)
+    assert stored("<g1@junk.example>") is None
+    assert blocked_rows(account).count() == 1  # not lost: the rep can still be told
 
 
 def test_links_added_by_hand_stay(alice, dovecot, mail_user, account, ann):
@@ -91,7 +132,7 @@ def test_links_added_by_hand_stay(alice, dovecot, mail_user, account, ann):
     MessageLink.objects.filter(message=message).delete()
     MessageLink.objects.create(message=message, contact=ann, origin="manual", created_by=alice)
     blocking.block_add(user=alice, value="ann@acme.com")
-    assert message.links.filter(contact=ann, origin="manual").exists()
+    assert message.links.filter(contact=ann, origin="manual").exists()  # and the message stays
 
 
 def test_blocked_mail_is_not_among_the_candidates(alice_client, alice, dovecot, mail_user, account):
