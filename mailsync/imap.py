@@ -378,14 +378,7 @@ class ImapSession:
         criteria = f"UID {last_uid + 1}:*"
         if since is not None:
             criteria += " SINCE " + _imap_date(since)
-        try:
-            typ, data = self.mailbox.client.uid("SEARCH", criteria)
-        except (imaplib.IMAP4.error, OSError) as error:
-            raise MailError("server_error", _words(error), stage="sync") from None
-        if typ != "OK":
-            raise MailError("server_error", f"SEARCH: {data}", stage="sync")
-        uids = sorted({int(u) for u in (data[0] or b"").split()})
-        return [u for u in uids if u > last_uid]
+        return [u for u in self._search(criteria) if u > last_uid]
 
     def uids_since(self, since: date, *, up_to: int) -> list[int]:
         """UIDs up to `up_to` that arrived on or after `since`, ascending (widening the history)."""
