@@ -97,8 +97,23 @@ def _thread_states(thread_ids: set[int]) -> dict[int, ThreadState]:
         message__thread__in=thread_ids, deal__status=Deal.Status.OPEN
     ).values_list("message__thread", "deal"):
         states[thread_id].deals.add(deal_id)
-    for choice in ThreadDealChoice.objects.filter(thread__in=thread_ids, deal__isnull=False):
-        states[choice.thread_id].chosen_deal = choice.deal_id
+    # A rep's choice follows the same rule as thread links: only an open deal collects new mail.
+    # Once the chosen deal is won or lost, the messages already on it stay, and the thread's next
+    # messages go by the normal rules, as a new thread's would: an open deal already on the
+    # thread, else its people's only open deal, else (several) the queue again with the current
+    # candidates. So the spent choice is released here, when the thread gets mail to decide, not
+    # when the deal closes (that would fill the queue with threads nobody writes to any more).
+    # A reopened deal collects again either way: the thread's earlier messages are on it.
+    spent = []
+    for choice_id, thread_id, deal_id, status in ThreadDealChoice.objects.filter(
+        thread__in=thread_ids, deal__isnull=False
+    ).values_list("pk", "thread", "deal", "deal__status"):
+        if status == Deal.Status.OPEN:
+            states[thread_id].chosen_deal = deal_id
+        else:
+            spent.append(choice_id)
+    if spent:
+        ThreadDealChoice.objects.filter(pk__in=spent).delete()
     for removal in LinkRemoval.objects.filter(thread__in=thread_ids, message__isnull=True):
         states[removal.thread_id].removed.add(_ref_from_ids(removal))
     return states

@@ -37,7 +37,7 @@ class ThreadState:
     """What the message's thread already carries."""
 
     deals: set[int] = field(default_factory=set)  # open deals linked to earlier messages
-    chosen_deal: int | None = None  # a rep's choice among several open deals
+    chosen_deal: int | None = None  # a rep's choice among several open deals, while still open
     removed: set[Ref] = field(default_factory=set)  # records a rep took the thread off
 
 

@@ -107,6 +107,72 @@ def test_won_or_lost_deals_stop_collecting_new_mail(dovecot, mail_user, account,
     assert deal in records_of(first) and deal not in records_of(reply)
 
 
+def reply_to(dovecot, mail_user, account, previous, message_id):
+    return deliver(
+        dovecot,
+        mail_user,
+        account,
+        sender="ann@acme.com",
+        subject="Re: Hello",
+        message_id=message_id,
+        in_reply_to=f"<{previous.message_id}>",
+    )
+
+
+def test_a_chosen_deal_that_is_won_stops_collecting_and_the_only_open_deal_takes_over(
+    dovecot, mail_user, account, ann, alice
+):
+    one, two = DealFactory(owner=alice, name="One"), DealFactory(owner=alice, name="Two")
+    one.contacts.add(ann)
+    two.contacts.add(ann)
+    first = deliver(dovecot, mail_user, account, sender="ann@acme.com", message_id="<c1@acme.com>")
+    links.thread_choose_deal(thread=first.thread, deal=two, user=alice)
+    second = reply_to(dovecot, mail_user, account, first, "<c2@acme.com>")
+    assert two in records_of(second)
+
+    crm.deal_close(deal=two, actor=alice, won=True)
+    third = reply_to(dovecot, mail_user, account, second, "<c3@acme.com>")
+
+    assert two not in records_of(third)  # the won deal collects nothing new
+    assert two in records_of(first) and two in records_of(second)  # what it had stays
+    # Ann's only open deal now: the same rule as for a thread that was on a deal won meanwhile.
+    assert one in records_of(third) and third.links.get(deal=one).origin == "deal"
+    assert ann in records_of(third)
+
+
+def test_a_chosen_deal_that_is_lost_sends_the_thread_back_to_the_queue(
+    dovecot, mail_user, account, ann, alice
+):
+    one, two, three = (DealFactory(owner=alice, name=name) for name in ("One", "Two", "Three"))
+    for deal in (one, two, three):
+        deal.contacts.add(ann)
+    first = deliver(dovecot, mail_user, account, sender="ann@acme.com", message_id="<l1@acme.com>")
+    links.thread_choose_deal(thread=first.thread, deal=three, user=alice)
+
+    crm.deal_close(deal=three, actor=alice, won=False, reason="Budget")
+    assert ThreadDealChoice.objects.get(thread=first.thread).deal == three  # no mail: no question
+    reply = reply_to(dovecot, mail_user, account, first, "<l2@acme.com>")
+
+    assert not any(isinstance(r, Deal) for r in records_of(reply))
+    assert three in records_of(first)
+    choice = ThreadDealChoice.objects.get(thread=first.thread)
+    assert choice.deal is None and sorted(choice.candidates) == sorted([one.pk, two.pk])
+
+
+def test_a_chosen_deal_reopened_collects_the_thread_again(dovecot, mail_user, account, ann, alice):
+    one, two = DealFactory(owner=alice, name="One"), DealFactory(owner=alice, name="Two")
+    one.contacts.add(ann)
+    two.contacts.add(ann)
+    first = deliver(dovecot, mail_user, account, sender="ann@acme.com", message_id="<o1@acme.com>")
+    links.thread_choose_deal(thread=first.thread, deal=two, user=alice)
+    crm.deal_close(deal=two, actor=alice, won=False)
+    crm.deal_reopen(deal=two, actor=alice)
+
+    reply = reply_to(dovecot, mail_user, account, first, "<o2@acme.com>")
+
+    assert two in records_of(reply) and one not in records_of(reply)
+
+
 def test_adding_an_address_links_its_existing_mail_at_once(
     dovecot, mail_user, account, alice, django_capture_on_commit_callbacks
 ):
