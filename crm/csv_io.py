@@ -35,7 +35,7 @@ import datetime
 import email.utils
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import IO
@@ -1080,20 +1080,45 @@ def _address(row: Row) -> str:
     return "\n".join(p for p in (street, town, row.one("state"), row.one("country")) if p)
 
 
+# How often (in rows) a long import or export reports its progress to its job page.
+PROGRESS_EVERY = 200
+
+Progress = Callable[[int, int], None]  # (rows done, rows in all)
+
+
+def read_import(kind: str, source: bytes | IO[bytes], max_bytes: int | None = None) -> Table:
+    """The rows of a CSV file of `kind`, or ImportRejected if the file cannot be used at all."""
+    if kind not in KINDS:
+        raise ImportRejected(_("Unknown kind of record: %(kind)s.") % {"kind": kind})
+    return read_table(decode(read_bytes(source, max_bytes)), kind)
+
+
 def import_csv(
-    kind: str, source: bytes | IO[bytes], *, user: User, max_bytes: int | None = None
+    kind: str,
+    source: bytes | IO[bytes],
+    *,
+    user: User,
+    max_bytes: int | None = None,
+    progress: Progress | None = None,
 ) -> ImportResult:
     """Import a CSV file of `kind` as `user`, who owns the new records unless a row says otherwise.
 
     Raises ImportRejected, having changed nothing, if the file cannot be used at all; otherwise
     imports every good row and reports the others in `result.errors` as (line, message).
     """
-    if kind not in KINDS:
-        raise ImportRejected(_("Unknown kind of record: %(kind)s.") % {"kind": kind})
-    table = read_table(decode(read_bytes(source, max_bytes)), kind)
+    return import_table(kind, read_import(kind, source, max_bytes), user=user, progress=progress)
+
+
+def import_table(
+    kind: str, table: Table, *, user: User, progress: Progress | None = None
+) -> ImportResult:
+    """Import the rows `read_import` read; `progress`, if given, is told every few hundred rows."""
     importer = _Importer(kind, user, table)
     result = ImportResult(kind=kind, ignored_columns=table.ignored)
-    for line, cells in table.rows:
+    total = len(table.rows)
+    for done, (line, cells) in enumerate(table.rows):
+        if progress is not None and done and done % PROGRESS_EVERY == 0:
+            progress(done, total)
         try:
             with transaction.atomic():
                 outcome = importer.import_row(Row(table, cells))
@@ -1106,7 +1131,34 @@ def import_csv(
     result.companies_created = importer.companies_created
     if table.read_error:
         result.errors.append(table.read_error)
+    if progress is not None:
+        progress(total, total)
     return result
+
+
+def result_to_report(result: ImportResult) -> dict:
+    """An ImportResult as JSON, to keep with a job (`report_to_result` reads it back)."""
+    return {
+        "kind": result.kind,
+        "created": result.created,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+        "companies_created": result.companies_created,
+        "errors": [[line, message] for line, message in result.errors],
+        "ignored_columns": list(result.ignored_columns),
+    }
+
+
+def report_to_result(report: dict) -> ImportResult:
+    return ImportResult(
+        kind=report["kind"],
+        created=report.get("created", 0),
+        updated=report.get("updated", 0),
+        unchanged=report.get("unchanged", 0),
+        companies_created=report.get("companies_created", 0),
+        errors=[(line, message) for line, message in report.get("errors", [])],
+        ignored_columns=list(report.get("ignored_columns", [])),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1200,3 +1252,21 @@ def export_csv(kind: str, queryset, *, bom: bool = False) -> Iterator[str]:
     records = queryset.select_related(*select).prefetch_related(*prefetch).order_by("pk")
     for record in records.iterator(chunk_size=500):
         yield writer.writerow([_safe(v) for v in _export_row(kind, record)])
+
+
+def export_csv_to_file(
+    kind: str, queryset, out: IO[bytes], *, total: int, progress: Progress | None = None
+) -> int:
+    """Write the export of `queryset` to a binary file, as the download view serves it (UTF-8
+    with a BOM); `progress` is told every few hundred records. Returns the records written."""
+    written = -1  # the first line is the header
+    for line in export_csv(kind, queryset, bom=True):
+        out.write(line.encode("utf-8"))
+        if line == "\ufeff":
+            continue
+        written += 1
+        if progress is not None and written and written % PROGRESS_EVERY == 0:
+            progress(written, max(total, written))
+    if progress is not None:
+        progress(written, max(total, written))
+    return written
