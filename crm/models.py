@@ -1,3 +1,4 @@
+import secrets
 from decimal import Decimal
 
 from django.conf import settings
@@ -511,3 +512,78 @@ class Activity(AttachedToRecord):
         from crm.activity import describe
 
         return describe(self)
+
+
+def _csv_job_file_name(job: "CsvJob", filename: str) -> str:
+    """A random name: the file holds a team's records, and its name must not be guessable."""
+    return f"csv-jobs/{secrets.token_urlsafe(24)}.csv"
+
+
+class CsvJob(models.Model):
+    """A CSV import or export too large to run in a web request, run by a django-q2 worker.
+
+    The page polls it for progress (`done` of `total` rows) and shows the report when it is over.
+    The file (the upload, or the export the job wrote) is in Django's default storage, offered
+    for download to `user` only.
+    """
+
+    class Kind(models.TextChoices):
+        LEADS = "leads", _("leads")
+        CONTACTS = "contacts", _("contacts")
+        COMPANIES = "companies", _("companies")
+        DEALS = "deals", _("deals")
+
+    class Direction(models.TextChoices):
+        IMPORT = "import", _("import")
+        EXPORT = "export", _("export")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    direction = models.CharField(_("direction"), max_length=10, choices=Direction.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="csv_jobs",
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.QUEUED
+    )
+    # The language of the page that started the job: the report's messages are written in it.
+    language = models.CharField(_("language"), max_length=10, blank=True)
+    filename = models.CharField(_("file name"), max_length=255, blank=True)
+    file = models.FileField(_("file"), upload_to=_csv_job_file_name, blank=True)
+    total = models.PositiveIntegerField(_("rows"), default=0)
+    done = models.PositiveIntegerField(_("rows done"), default=0)
+    # An import's counts and bad rows, as crm.csv_io.ImportResult has them.
+    report = models.JSONField(_("report"), default=dict, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    # Moved on by every progress update: a running job that stops moving has lost its worker.
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("CSV job")
+        verbose_name_plural = _("CSV jobs")
+
+    def __str__(self):
+        return f"{self.get_direction_display()} {self.get_kind_display()} #{self.pk}"
+
+    def get_absolute_url(self):
+        return reverse("crm:csv_job", args=[self.pk])
+
+    @property
+    def is_over(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+    @property
+    def percent(self) -> int:
+        return min(100, self.done * 100 // self.total) if self.total else 0

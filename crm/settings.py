@@ -233,6 +233,9 @@ SESSION_COOKIE_HTTPONLY = True
 CRM_DEFAULT_CURRENCY = env_str("CRM_DEFAULT_CURRENCY", "EUR")
 CRM_PAGE_SIZE = env_int("CRM_PAGE_SIZE", 25, minimum=1)
 CRM_IMPORT_MAX_BYTES = env_int("CRM_IMPORT_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
+# CSV imports and exports of more rows than this run as a django-q2 job (crm/csv_jobs.py)
+# instead of in the web request, which a large file would hold for minutes.
+CRM_CSV_BACKGROUND_ROWS = env_int("CRM_CSV_BACKGROUND_ROWS", 2000, minimum=1)
 
 
 # Mail sync. Secrets (mailbox passwords, OAuth tokens) are encrypted with MAILSYNC_SECRET_KEYS:

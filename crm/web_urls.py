@@ -18,6 +18,9 @@ urlpatterns = [
     path("tasks/<int:pk>/toggle/", views.task_toggle, name="task_toggle"),
     path("import/<slug:kind>/", views_csv.csv_import, name="csv_import"),
     path("export/<slug:kind>.csv", views_csv.csv_export, name="csv_export"),
+    path("export/<slug:kind>/job/", views_csv.csv_export_start, name="csv_export_start"),
+    path("csv-jobs/<int:pk>/", views_csv.csv_job, name="csv_job"),
+    path("csv-jobs/<int:pk>/download/", views_csv.csv_job_download, name="csv_job_download"),
 ]
 
 for kind, prefix in KIND_PREFIXES.items():
