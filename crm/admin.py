@@ -29,6 +29,7 @@ from crm.models import (
     Company,
     CompanyDomain,
     Contact,
+    CsvJob,
     Deal,
     EmailAddress,
     Lead,
@@ -626,3 +627,38 @@ class ActivityAdmin(admin.ModelAdmin):
     @admin.display(description=_("what happened"))
     def summary(self, obj):
         return obj.summary
+
+
+@admin.register(CsvJob)
+class CsvJobAdmin(admin.ModelAdmin):
+    """Large CSV imports and exports (crm/csv_jobs.py): looked at here, never written; only the
+    rep who started one can download its file, from the app."""
+
+    list_display = ("created_at", "user", "direction", "kind", "status", "done", "total")
+    list_filter = ("status", "direction", "kind")
+    list_select_related = ("user",)
+    search_fields = ("user__email", "user__username", "filename")
+    date_hierarchy = "created_at"
+    fields = (
+        "user",
+        "direction",
+        "kind",
+        "status",
+        "filename",
+        "total",
+        "done",
+        "error",
+        "report",
+        "language",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
