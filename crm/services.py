@@ -61,9 +61,11 @@ def company_set_domains(*, company: Company, domains: Iterable[str]) -> None:
     wanted = _unique(normalize_domain(d) for d in domains)
     company.domains.exclude(domain__in=wanted).delete()
     have = set(company.domains.values_list("domain", flat=True))
-    CompanyDomain.objects.bulk_create(
-        CompanyDomain(company=company, domain=d) for d in wanted if d not in have
-    )
+    # One by one (a company has a few), not bulk_create: post_save must fire for each new domain,
+    # so that the mail already stored from it is linked (mailsync.signals), as for addresses.
+    for domain in wanted:
+        if domain not in have:
+            CompanyDomain.objects.create(company=company, domain=domain)
 
 
 @transaction.atomic

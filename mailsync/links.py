@@ -248,19 +248,60 @@ def thread_choose_deal(*, thread, deal: Deal, user: User) -> None:
     )
 
 
-def address_link_existing_mail(*, addresses: Iterable[str], owner: User) -> int:
-    """A record got new addresses: link the mail already stored for them, for every mailbox of
-    the record owner's team (the records a mailbox's mail can land on)."""
-    addresses = set(addresses)
+def _link_stored_mail(*, owner: User, participants: Q) -> int:
+    """Link again the stored messages whose participants match, for every mailbox of the record
+    owner's team (the records a mailbox's mail can land on) that holds some of them.
+
+    Three queries, then `messages_link` once per such mailbox: the decision is per mailbox (its
+    owner's block list, who it may put mail on), and it keeps every rule (removals stay removed,
+    blocked mail stays off), so linking again what is already linked changes nothing.
+    """
     team = (
         User.objects.filter(team_id=owner.team_id)
         if owner.team_id
         else User.objects.filter(pk=owner.pk)
     )
+    accounts = {a.pk: a for a in MailAccount.objects.filter(user__in=team).select_related("user")}
+    if not accounts:
+        return 0
+    held = defaultdict(set)  # account -> its messages to link again
+    for message_id, account_id in (
+        Message.objects.filter(
+            participants, headers_only=False, sightings__account__in=list(accounts)
+        )
+        .values_list("pk", "sightings__account")
+        .distinct()
+    ):
+        held[account_id].add(message_id)
+    if not held:
+        return 0
+    # The bodies are not needed to decide where a message goes.
+    messages = Message.objects.defer("text", "html").in_bulk(set().union(*held.values()))
     made = 0
-    for account in MailAccount.objects.filter(user__in=team).select_related("user"):
-        messages = Message.objects.filter(
-            participants__address__in=addresses, sightings__account=account
-        ).distinct()
-        made += messages_link(account=account, messages=list(messages))
+    for account_id, ids in sorted(held.items()):
+        made += messages_link(account=accounts[account_id], messages=[messages[i] for i in ids])
     return made
+
+
+def address_link_existing_mail(*, addresses: Iterable[str], owner: User) -> int:
+    """A record got new addresses (added, or an existing one edited or moved to it): link the
+    mail already stored for them; returns the links made."""
+    return _link_stored_mail(owner=owner, participants=Q(participants__address__in=set(addresses)))
+
+
+def domain_link_existing_mail(*, domain: str, owner: User) -> int:
+    """A company got a web domain (added, or an existing one edited or moved to it): link the
+    mail already stored from that domain; returns the links made.
+
+    Free-mail domains and the team's own are left out before looking, as matching leaves them
+    out: they would read a large part of the mail to link none of it.
+    """
+    domain = domain.strip().lower()
+    if not domain or domain in matching.free_mail_domains():
+        return 0
+    if domain in {matching.domain_of(a) for a in ignored_addresses(user=owner)}:
+        return 0
+    # An exact domain after the "@" (bob@mail.acme.com is not acme.com), as matching compares.
+    return _link_stored_mail(
+        owner=owner, participants=Q(participants__address__endswith=f"@{domain}")
+    )
