@@ -8,6 +8,7 @@ from allauth.account.models import EmailAddress as AccountEmailAddress
 from allauth.account.signals import user_signed_up
 from django.core.management import call_command
 from django.test import RequestFactory
+from django.urls import reverse
 
 from crm.management.commands.crm_demo import DEMO_PASSWORD, DEMO_TEAM
 from crm.models import (
@@ -23,6 +24,19 @@ from crm.models import (
     Task,
     Team,
     User,
+)
+from mailsync import selectors, services
+from mailsync.models import (
+    Attachment,
+    BlockEntry,
+    MailAccount,
+    Message,
+    MessageLink,
+    Participant,
+    Sighting,
+    SkipEntry,
+    Thread,
+    ThreadDealChoice,
 )
 from tests.factories import CompanyFactory, UserFactory
 
@@ -130,6 +144,8 @@ def test_demo_is_the_same_every_time():
     first = snapshot()
     for model in (Task, Note, Activity, Deal, Lead, Contact, Company):
         model.objects.all().delete()
+    for model in (Message, Thread, MailAccount):  # accounts hold on to their users
+        model.objects.all().delete()
     AccountEmailAddress.objects.all().delete()
     User.objects.all().delete()
     run("crm_demo")
@@ -141,6 +157,166 @@ def test_demo_is_the_same_every_time():
 def test_demo_users_can_sign_in(client, email):
     run("crm_demo")
     assert login(client, email, DEMO_PASSWORD)
+
+
+# crm_demo: the mail
+
+
+def demo_user(name: str) -> User:
+    return User.objects.get(username=name)
+
+
+@pytest.mark.django_db
+def test_demo_gives_marco_and_sara_mailboxes_a_sync_would_leave_alone():
+    run("crm_demo")
+    accounts = MailAccount.objects.order_by("email")
+    assert [a.email for a in accounts] == ["marco.bianchi@demo.example", "sara.conti@demo.example"]
+    for account in accounts:
+        assert account.secret == "demo"
+        assert (account.imap_host, account.smtp_host) == ("imap.demo.example", "smtp.demo.example")
+        assert account.status == MailAccount.Status.CONNECTED and account.next_sync_at is None
+        assert account not in services.accounts_due()
+        folders = {f.role: f for f in account.folders.all()}
+        assert {r: f.name for r, f in folders.items()} == {"inbox": "INBOX", "sent": "Sent"}
+        for folder in folders.values():
+            uids = Sighting.objects.filter(folder=folder).values_list("uid", flat=True)
+            assert folder.last_uid == max(uids) and folder.uidvalidity == 1
+            assert folder.covered_since == services.history_start(account)
+    assert accounts[0].sharing == "full" and accounts[1].sharing == "subject"
+
+
+@pytest.mark.django_db
+def test_demo_mail_went_through_the_pipeline_with_threaded_replies():
+    run("crm_demo")
+    assert 20 <= Message.objects.count() <= 40
+    # The pipeline's marks: every message kept raw, seen in a folder, with its participants.
+    for message in Message.objects.all():
+        assert message.raw.size > 0
+        assert message.sightings.exists() and message.participants.exists()
+    replies = Message.objects.exclude(in_reply_to=[])
+    assert replies.count() >= 8
+    for reply in replies:
+        parent = Message.objects.get(message_id=reply.in_reply_to[0])
+        assert parent.thread_id == reply.thread_id
+    assert Thread.objects.filter(messages__subject__startswith="Re: ").distinct().count() >= 6
+    # Both languages, and one message in two mailboxes stored once.
+    assert Message.objects.filter(subject__contains="proposta").exists()
+    assert Message.objects.filter(subject__contains="Pricing").exists()
+    assert (
+        Message.objects.filter(sightings__account__email__startswith="sara")
+        .filter(sightings__account__email__startswith="marco")
+        .exists()
+    )
+
+
+@pytest.mark.django_db
+def test_demo_mail_is_on_contacts_companies_deals_and_leads():
+    run("crm_demo")
+    links = MessageLink.objects
+    for kind in ("contact", "company", "deal", "lead"):
+        assert links.filter(**{f"{kind}__isnull": False}).count() >= 2, kind
+    assert links.filter(company__isnull=False, origin="domain").exists()
+    assert links.filter(deal__isnull=False, origin="deal").exists()  # the contact's only deal
+    assert links.filter(deal__isnull=False, origin="thread").exists()  # its replies follow
+
+
+@pytest.mark.django_db
+def test_demo_has_a_thread_waiting_for_marco_to_choose_its_deal(client):
+    run("crm_demo")
+    choice = ThreadDealChoice.objects.get(deal__isnull=True)
+    deals = Deal.objects.filter(pk__in=choice.candidates, status="open")
+    assert deals.count() == 2
+    shared = set(deals[0].contacts.all()) & set(deals[1].contacts.all())
+    assert len(shared) == 1
+    client.force_login(demo_user("marco.bianchi"))
+    page = client.get(reverse("mail:deals_to_choose"))
+    assert page.status_code == 200 and choice.thread.subject in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_demo_ledger_has_a_blocked_sender_and_a_message_with_too_many_recipients(client):
+    run("crm_demo")
+    marco, sara = demo_user("marco.bianchi"), demo_user("sara.conti")
+    blocked = SkipEntry.objects.get(code="blocked")
+    assert blocked.account.user == marco and blocked.message is None
+    assert BlockEntry.objects.filter(user=marco, value=blocked.from_address.partition("@")[2])
+    assert not Participant.objects.filter(address=blocked.from_address).exists()
+
+    crowded = SkipEntry.objects.get(code="too_many_recipients")
+    assert crowded.account.user == sara
+    assert crowded.message.headers_only and crowded.message.recipient_count > 100
+    client.force_login(sara)
+    page = client.get(reverse("mailsync:mailbox_skipped")).content.decode()
+    assert crowded.subject in page and "Import anyway" in page
+    assert set(SkipEntry.objects.values_list("code", flat=True)) == {
+        "blocked",
+        "too_many_recipients",
+    }
+
+
+@pytest.mark.django_db
+def test_demo_unknown_senders_are_candidates_on_marcos_page(client):
+    run("crm_demo")
+    client.force_login(demo_user("marco.bianchi"))
+    page = client.get(reverse("mailsync:candidates"))
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "olivia.grant@harbourlight.example" in text
+    assert "marta.galli@lariana-textiles.example" in text
+    assert "palestra-fitlife" not in text  # blocked mail brings no candidates
+
+
+@pytest.mark.django_db
+def test_demo_teammates_see_shared_mail_and_not_the_private_thread(client):
+    run("crm_demo")
+    marco, sara = demo_user("marco.bianchi"), demo_user("sara.conti")
+    private = Thread.objects.get(visibility=Thread.Visibility.PRIVATE)
+    marcos = Message.objects.filter(sightings__account__user=marco).exclude(
+        sightings__account__user=sara
+    )
+    saras = Message.objects.filter(sightings__account__user=sara, headers_only=False).exclude(
+        sightings__account__user=marco
+    )
+    for_sara = selectors.message_access(user=sara, messages=marcos)
+    assert {for_sara[m.pk] for m in marcos if m.thread_id == private.pk} == {selectors.NONE}
+    assert {for_sara[m.pk] for m in marcos if m.thread_id != private.pk} == {selectors.FULL}
+    assert set(selectors.message_access(user=marco, messages=saras).values()) == {selectors.SUBJECT}
+    client.force_login(sara)
+    secret = private.messages.first()
+    assert client.get(reverse("mail:message", args=[secret.pk])).status_code == 404
+    shared = marcos.exclude(thread=private).filter(links__contact__isnull=False).first()
+    assert client.get(reverse("mail:message", args=[shared.pk])).status_code == 200
+
+
+@pytest.mark.django_db
+def test_demo_mail_has_a_pdf_a_remote_image_and_an_inline_image(client):
+    run("crm_demo")
+    pdf = Attachment.objects.get(content_type="application/pdf")
+    assert not pdf.inline and pdf.file.read().startswith(b"%PDF-1.4")
+    photo = Attachment.objects.get(inline=True)
+    assert photo.content_type == "image/png" and photo.content_id
+    assert photo.file.read().startswith(b"\x89PNG")
+    client.force_login(demo_user("marco.bianchi"))
+    with_photo = client.get(reverse("mail:message", args=[photo.message_id])).content.decode()
+    assert reverse("mail:attachment_inline", args=[photo.pk, "x"])[:-2] in with_photo
+    remote = Message.objects.get(html__contains="https://media.")
+    page = client.get(reverse("mail:message", args=[remote.pk])).content.decode()
+    assert "data-remote-src" in page  # remote images wait for the reader's click
+
+
+@pytest.mark.django_db
+def test_demo_contact_and_message_pages_render_for_marco(client):
+    run("crm_demo")
+    client.force_login(demo_user("marco.bianchi"))
+    link = MessageLink.objects.filter(contact__isnull=False, origin="address").first()
+    contact_page = client.get(reverse("crm:contact_detail", args=[link.contact_id]))
+    assert contact_page.status_code == 200
+    assert link.message.subject.removeprefix("Re: ") in contact_page.content.decode()
+    message_page = client.get(reverse("mail:message", args=[link.message_id]))
+    assert message_page.status_code == 200
+    assert link.message.subject in message_page.content.decode()
+    mailbox = client.get(reverse("mailsync:mailbox"))
+    assert mailbox.status_code == 200 and "marco.bianchi@demo.example" in mailbox.content.decode()
 
 
 # crm_bootstrap

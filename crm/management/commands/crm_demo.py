@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm import services
+from crm.demo_mail import demo_mail_load
 from crm.models import MANAGER_GROUP, REP_GROUP, Company, Contact, Deal, Lead, Stage, Team, User
 
 DEMO_TEAM = "Sales"
@@ -196,6 +197,7 @@ class Command(BaseCommand):
         self.today = timezone.localdate()
         with transaction.atomic():
             counts = self.load(stages)
+            mail = demo_mail_load(users=self.users, stages=stages, today=self.today)
         self.stdout.write(
             self.style.SUCCESS(
                 _(
@@ -204,6 +206,13 @@ class Command(BaseCommand):
                 )
                 % counts
             )
+        )
+        self.stdout.write(
+            _(
+                "Demo mail: %(messages)d messages in the mailboxes of %(reps)s, put through the "
+                "sync's pipeline (their mail servers do not exist: “Sync now” shows an error)."
+            )
+            % {"messages": mail["messages"], "reps": ", ".join(mail["reps"])}
         )
         self.stdout.write(
             _("Demo users (team “%(team)s”), all with the password %(password)s:")
