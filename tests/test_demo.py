@@ -186,6 +186,19 @@ def test_demo_gives_marco_and_sara_mailboxes_a_sync_would_leave_alone():
 
 
 @pytest.mark.django_db
+def test_syncing_a_demo_mailbox_ends_in_dns_not_found_and_keeps_its_mail(client):
+    run("crm_demo")
+    marco = demo_user("marco.bianchi")
+    before = Message.objects.count()
+    result = services.account_sync(account=marco.mail_account)
+    assert result.error.code == "dns_not_found"  # imap.demo.example exists nowhere (RFC 2606)
+    assert Message.objects.count() == before
+    client.force_login(marco)
+    page = client.get(reverse("mailsync:mailbox"))
+    assert page.status_code == 200 and "imap.demo.example" in page.content.decode()
+
+
+@pytest.mark.django_db
 def test_demo_mail_went_through_the_pipeline_with_threaded_replies():
     run("crm_demo")
     assert 20 <= Message.objects.count() <= 40
