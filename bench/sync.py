@@ -38,6 +38,7 @@ def main() -> None:
         DATABASE_URL=args.database_url,
         MAILSYNC_SECRET_KEYS="bench-only-key-" + "b" * 40,
         MAILSYNC_FETCH_BATCH=str(args.batch),
+        MAILSYNC_ALLOW_PRIVATE_HOSTS="true",  # the throwaway Dovecot is on 127.0.0.1
     )
     from tests.mailsync.servers import CertAuthority, Dovecot
 

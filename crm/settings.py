@@ -246,6 +246,9 @@ MAILSYNC_CA_FILE = env_str("MAILSYNC_CA_FILE")
 if MAILSYNC_CA_FILE and not Path(MAILSYNC_CA_FILE).is_file():
     raise ImproperlyConfigured(f"MAILSYNC_CA_FILE names no file: {MAILSYNC_CA_FILE}")
 MAILSYNC_TIMEOUT = env_int("MAILSYNC_TIMEOUT", 30, minimum=1)
+# Mail servers on loopback, private or link-local addresses are refused unless this is on: the
+# connection test must not be a scanner of the installation's own network (mailsync/hosts.py).
+MAILSYNC_ALLOW_PRIVATE_HOSTS = env_bool("MAILSYNC_ALLOW_PRIVATE_HOSTS", False)
 MAILSYNC_MAX_RECIPIENTS = env_int("MAILSYNC_MAX_RECIPIENTS", 100, minimum=1)
 MAILSYNC_MAX_MESSAGE_BYTES = env_int("MAILSYNC_MAX_MESSAGE_BYTES", 25 * 1024 * 1024, minimum=1024)
 MAILSYNC_MAX_ATTACHMENT_BYTES = env_int(

@@ -165,6 +165,13 @@ CATALOG: dict[str, Code] = {
             ),
         ),
         (
+            "host_not_allowed",
+            _("Server address not allowed"),
+            _(
+                "The server's name leads to an address inside a private network (such as 127.0.0.1, 10.x or 192.168.x), which the CRM does not connect to for safety. Use your provider's public server name. If your organisation's mail server really is on the internal network, an operator can allow it (MAILSYNC_ALLOW_PRIVATE_HOSTS)."
+            ),
+        ),
+        (
             "internal_error",
             _("Error inside the CRM"),
             _(

@@ -19,6 +19,7 @@ from imap_tools.errors import MailboxLoginError
 from imap_tools.imap_utf7 import utf7_encode
 
 from mailsync.errors import MailError
+from mailsync.hosts import resolve
 from mailsync.stages import StageResult, run_stages
 from mailsync.tls import check_pin, client_context, error_from_ssl
 
@@ -91,11 +92,7 @@ def classify_login_failure(words: str) -> str:
     return "imap_auth_failed"
 
 
-def _resolve(host: str, port: int) -> list:
-    try:
-        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as error:
-        raise MailError("dns_not_found", f"{host}: {error.strerror}", stage="dns") from None
+NOT_IMAP = "the server on this port does not speak IMAP"
 
 
 def _tcp(host: str, port: int, timeout: float) -> socket.socket:
@@ -133,15 +130,20 @@ def _readline(sock, timeout: float) -> bytes:
 
 
 def _check_greeting(line: bytes, stage: str) -> None:
+    """An IMAP greeting, or a MailError. What something else sent (an SSH or HTTP banner) is
+    never shown: the connection test must not read out the services of a network."""
     text = line.decode(errors="replace").strip()
     if text.startswith("+OK"):
-        raise MailError("pop3_not_supported", text, stage=stage)
+        # A mail server's own words (POP3), which help the rep find the IMAP server instead.
+        raise MailError("pop3_not_supported", text[:300], stage=stage)
     if not text:
         raise MailError(
             "server_error", "the server closed the connection without a greeting", stage=stage
         )
+    if text.startswith("* BYE"):
+        raise MailError("server_error", text[:300], stage=stage)  # an IMAP server's own words
     if not text.startswith("* OK") and not text.startswith("* PREAUTH"):
-        raise MailError("server_error", text, stage=stage)
+        raise MailError("server_error", NOT_IMAP, stage=stage)
 
 
 def check_imap(
@@ -155,7 +157,7 @@ def check_imap(
             raise MailError("pop3_not_supported", f"port {server.port} is a POP3 port", stage="tcp")
 
     def dns():
-        _resolve(server.host, server.port)
+        resolve(server.host, server.port, stage="dns")
 
     def tcp():
         pop3_port()
@@ -241,6 +243,7 @@ def connect(
         raise MailError(
             "pop3_not_supported", f"port {server.port} is a POP3 port", stage="imap_login"
         )
+    resolve(server.host, server.port, stage="imap_login")
     context = client_context(pin=pin)
     try:
         if server.security == "starttls":
@@ -265,6 +268,8 @@ def connect(
     except imaplib.IMAP4.error as error:
         words = _words(error)
         code = "starttls_unavailable" if "STARTTLS" in words.upper() else "server_error"
+        if isinstance(error, imaplib.IMAP4.abort) and "unexpected response" in words:
+            words = NOT_IMAP  # imaplib quotes the greeting; it may be anything's banner
         raise MailError(code, words, stage="imap_login") from None
     except OSError as error:
         raise MailError("connection_refused", str(error), stage="imap_login") from None

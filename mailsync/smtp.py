@@ -7,9 +7,12 @@ import ssl
 from collections.abc import Iterator
 
 from mailsync.errors import MailError
+from mailsync.hosts import resolve
 from mailsync.imap import POP3_PORTS, Server
 from mailsync.stages import StageResult, run_stages
 from mailsync.tls import check_pin, client_context, error_from_ssl
+
+NOT_SMTP = "the server on this port does not speak SMTP"
 
 
 def _words(error: smtplib.SMTPResponseException) -> str:
@@ -38,6 +41,7 @@ def check_smtp(
             raise MailError(
                 "pop3_not_supported", f"port {server.port} is a POP3 port", stage="smtp_connect"
             )
+        resolve(server.host, server.port, stage="smtp_connect")
         context = client_context(pin=pin)
         try:
             if server.security == "ssl":
@@ -68,7 +72,9 @@ def check_smtp(
                 stage="smtp_connect",
             ) from None
         except smtplib.SMTPResponseException as error:
-            raise MailError("server_error", _words(error), stage="smtp_connect") from None
+            # smtplib quotes whatever greeted it; only an SMTP reply (a code) is the server's.
+            words = _words(error) if 200 <= error.smtp_code <= 599 else NOT_SMTP
+            raise MailError("server_error", words, stage="smtp_connect") from None
         except OSError as error:
             raise MailError("connection_refused", str(error), stage="smtp_connect") from None
 

@@ -56,8 +56,9 @@ HEADERLESS = {
 OUTLOOK_REASON, HEADERLESS_REASON = "Outlook .msg", "no header block"
 # 1,546 stored: 1,041 imported, 472 duplicates (a message already stored under the same
 # Message-ID, or the same content when it has none: corpora copy each other's files, e.g.
-# imap_tools has 95 of mikel-mail's), and 33 unparseable. The ledger has 41 unparseable entries, one per UID: 8 of the 41 headerless and
-# Outlook messages are byte for byte the same as an earlier one, so they count as duplicates.
+# imap_tools has 95 of mikel-mail's), and 33 unparseable. The ledger has 41 unparseable
+# entries, one per UID: 8 of the 41 headerless and Outlook messages are byte for byte the
+# same as an earlier one, so they count as duplicates.
 IMPORTED, DUPLICATES, SKIPPED = 1041, 472, {"unparseable": 33}
 
 

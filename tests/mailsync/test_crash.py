@@ -43,6 +43,7 @@ def env(tmp_path, mail_ca):
         DATABASE_URL=f"sqlite:///{tmp_path / 'crm.sqlite3'}",
         MAILSYNC_SECRET_KEYS="crash-test-key-" + "z" * 40,
         MAILSYNC_CA_FILE=str(mail_ca.ca_file),
+        MAILSYNC_ALLOW_PRIVATE_HOSTS="true",
         MAILSYNC_FETCH_BATCH="5",
         PYTHONUNBUFFERED="1",
     )
