@@ -69,7 +69,9 @@ def candidates_for(*, user: User) -> QuerySet:
     for prefix in MACHINE_PREFIXES:
         machines |= Q(address__startswith=prefix)
     own_mail = (
-        Message.objects.filter(sightings__account=account)
+        # Mail kept as headers only (a mass mailing over the recipient limit) names no one the
+        # rep wrote to: its hundreds of recipients are no candidates.
+        Message.objects.filter(sightings__account=account, headers_only=False)
         .exclude(
             pk__in=SkipEntry.objects.filter(
                 account=account, code=BLOCKED, message__isnull=False

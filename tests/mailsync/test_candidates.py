@@ -133,3 +133,14 @@ def test_only_a_candidate_can_be_added(charlie_client, mailbox):
 )
 def test_split_name(name, expected):
     assert split_name(name) == expected
+
+
+def test_the_recipients_of_a_mailing_over_the_limit_are_no_candidates(
+    alice_client, dovecot, mail_user, account
+):
+    put(dovecot, mail_user, to=[f"exhibitor{i}@fair.example" for i in range(101)])
+    put(dovecot, mail_user, sender="real.person@fair.example", subject="A real question")
+    sync(account)
+    page = alice_client.get(URL).content.decode()
+    assert "real.person@fair.example" in page
+    assert "exhibitor1@fair.example" not in page
