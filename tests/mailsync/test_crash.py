@@ -11,45 +11,18 @@ import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.mailsync.mail import make_message
+from tests.mailsync.processes import ROOT, connect_alice, manage, process_env
 
-ROOT = Path(__file__).resolve().parents[2]
 MESSAGES = 150
-
-
-def manage(env, *args, stdin=None, timeout=120):
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture
 def env(tmp_path, mail_ca):
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))}
-    base.update(
-        DJANGO_SETTINGS_MODULE="crm.settings",
-        DEBUG="true",
-        VAR_DIR=str(tmp_path),
-        DATABASE_URL=f"sqlite:///{tmp_path / 'crm.sqlite3'}",
-        MAILSYNC_SECRET_KEYS="crash-test-key-" + "z" * 40,
-        MAILSYNC_CA_FILE=str(mail_ca.ca_file),
-        MAILSYNC_ALLOW_PRIVATE_HOSTS="true",
-        MAILSYNC_FETCH_BATCH="5",
-        PYTHONUNBUFFERED="1",
-    )
-    result = manage(base, "migrate", "--noinput")
-    assert result.returncode == 0, result.stderr
-    return base
+    return process_env(tmp_path, mail_ca, f"sqlite:///{tmp_path / 'crm.sqlite3'}")
 
 
 def counts(env):
@@ -63,26 +36,7 @@ def counts(env):
 def test_a_killed_sync_loses_nothing_and_stores_nothing_twice(env, dovecot, smtpd, mail_user):
     for i in range(MESSAGES):
         dovecot.append(mail_user.login, "INBOX", make_message(subject=f"Message {i}"))
-    smtpd.add_user(mail_user.login, mail_user.password)
-    created = manage(
-        env,
-        "shell",
-        "-c",
-        "from crm.models import User; User.objects.create_user('alice', 'alice@ourco.example')",
-    )
-    assert created.returncode == 0, created.stderr
-    connect = manage(
-        env,
-        "mail_connect",
-        "alice",
-        "--email", mail_user.login,
-        "--imap-host", dovecot.host, "--imap-port", str(dovecot.ssl_port), "--imap-security", "ssl",
-        "--smtp-host", smtpd.host, "--smtp-port", str(smtpd.ssl_port), "--smtp-security", "ssl",
-        "--history-days", "365",
-        "--password-stdin",
-        stdin=mail_user.password + "\n",
-    )  # fmt: skip
-    assert connect.returncode == 0, connect.stdout + connect.stderr
+    connect_alice(env, dovecot, smtpd, mail_user)
 
     worker = subprocess.Popen(
         [sys.executable, "manage.py", "mail_sync", mail_user.login],

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from tests.mailsync.mail import make_message
-from tests.mailsync.test_crash import ROOT, manage
+from tests.mailsync.processes import ROOT, connect_alice, process_env
 
 pytestmark = pytest.mark.slow
 MESSAGES = 400
@@ -44,24 +44,13 @@ def database():
 
 @pytest.fixture
 def env(tmp_path, mail_ca, database):
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))}
-    base.update(
-        DJANGO_SETTINGS_MODULE="crm.settings",
-        DEBUG="true",
-        VAR_DIR=str(tmp_path),
-        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{database}",
-        MAILSYNC_SECRET_KEYS="killed-worker-key-" + "z" * 40,
-        MAILSYNC_CA_FILE=str(mail_ca.ca_file),
-        MAILSYNC_ALLOW_PRIVATE_HOSTS="true",
-        MAILSYNC_FETCH_BATCH="5",
+    return process_env(
+        tmp_path,
+        mail_ca,
+        f"postgres://postgres@127.0.0.1:5432/{database}",
         MAILSYNC_STALE_CLAIM_SECONDS="4",
         Q_WORKERS="1",
-        PYTHONUNBUFFERED="1",
     )
-    base.pop("REDIS_URL", None)  # the database is the queue
-    result = manage(base, "migrate", "--noinput")
-    assert result.returncode == 0, result.stderr
-    return base
 
 
 def query(database, sql, *params):
@@ -93,31 +82,10 @@ def start_cluster(env, log):
 def test_a_killed_worker_strands_nothing(env, database, dovecot, smtpd, mail_user, tmp_path):
     for i in range(MESSAGES):
         dovecot.append(mail_user.login, "INBOX", make_message(subject=f"Message {i}"))
-    smtpd.add_user(mail_user.login, mail_user.password)
-    created = manage(
-        env,
-        "shell",
-        "-c",
-        "from crm.models import User; User.objects.create_user('alice', 'alice@ourco.example')",
-    )
-    assert created.returncode == 0, created.stderr
     log = open(tmp_path / "qcluster.log", "wb")  # noqa: SIM115 - closed at the end
     cluster = start_cluster(env, log)
     try:
-        connect = manage(
-            env,
-            "mail_connect",
-            "alice",
-            "--email", mail_user.login,
-            "--imap-host", dovecot.host, "--imap-port", str(dovecot.ssl_port),
-            "--imap-security", "ssl",
-            "--smtp-host", smtpd.host, "--smtp-port", str(smtpd.ssl_port),
-            "--smtp-security", "ssl",
-            "--history-days", "365",
-            "--password-stdin",
-            stdin=mail_user.password + "\n",
-        )  # fmt: skip
-        assert connect.returncode == 0, connect.stdout + connect.stderr
+        connect_alice(env, dovecot, smtpd, mail_user)  # queues the first sync
 
         # The sync that connecting queued runs in the cluster's worker: kill that worker as
         # soon as it has stored a few batches.
