@@ -1,10 +1,11 @@
 """Real mail servers as pytest fixtures (see servers.py). No mocks. A plugin rather than a
 conftest, so that tests/conftest.py can load it for the browser tests too (`pytest_plugins`).
 
-Session-scoped: `mail_ca`, `dovecot`, `smtp_server`, and the misbehaving servers `tls_self_signed`,
+Session-scoped: `mail_ca`, `dovecot`, `dovecot_plain` (no special-use folders, sessions recorded),
+`smtp_server`, and the misbehaving servers `tls_self_signed`,
 `tls_unknown_ca`, `tls_expired`, `tls_wrong_host`, `pop3_server`, `silent_server`.
 Per test: `smtpd` (the session SMTP server, its messages and scripts reset), `closed_port`,
-`mail_user` (a fresh Dovecot user).
+`mail_user` (a fresh Dovecot user), `plain_user` (a fresh user of `dovecot_plain`).
 
 Verify certificates against `mail_ca.ca_file` (the same file as `dovecot.ca_file`, `smtpd.ca_file`).
 """
@@ -63,6 +64,30 @@ def dovecot(mail_ca):
         yield server
     finally:
         server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def dovecot_plain(mail_ca):
+    """A second Dovecot whose users have INBOX only and no special-use flags at all (a server that
+    names its Sent folder "Sent Items" or "Posta inviata"), recording every IMAP session
+    (`commands()`, `rawlog_clear()`). Otherwise like `dovecot`."""
+    if not os.access(DOVECOT, os.X_OK):
+        pytest.fail(f"Dovecot is not installed ({DOVECOT} missing): {INSTALL_HINT}.", pytrace=False)
+    server = Dovecot(mail_ca, special_use_defaults=False, rawlog=True)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def plain_user(dovecot_plain) -> MailUser:
+    """A fresh user of `dovecot_plain`: INBOX and nothing else."""
+    login = unique_login("plain")
+    user = MailUser(login, f"secret-{login.split('@')[0]}")
+    dovecot_plain.add_user(*user)
+    return user
 
 
 @pytest.fixture

@@ -256,28 +256,8 @@ userdb {{
 namespace inbox {{
   inbox = yes
   separator = /
-  mailbox Sent {{
-    special_use = \\Sent
-    auto = subscribe
-  }}
-  mailbox Drafts {{
-    special_use = \\Drafts
-    auto = subscribe
-  }}
-  mailbox Archive {{
-    special_use = \\Archive
-    auto = subscribe
-  }}
-  mailbox Spam {{
-    special_use = \\Junk
-    auto = subscribe
-  }}
-  mailbox Trash {{
-    special_use = \\Trash
-    auto = subscribe
-  }}
-{extra_mailboxes}}}
-
+{default_mailboxes}{extra_mailboxes}}}
+{rawlog}
 service imap-login {{
   chroot =
   inet_listener imap {{
@@ -299,6 +279,33 @@ service anvil {{
 }}
 """
 
+DEFAULT_MAILBOXES = """\
+  mailbox Sent {
+    special_use = \\Sent
+    auto = subscribe
+  }
+  mailbox Drafts {
+    special_use = \\Drafts
+    auto = subscribe
+  }
+  mailbox Archive {
+    special_use = \\Archive
+    auto = subscribe
+  }
+  mailbox Spam {
+    special_use = \\Junk
+    auto = subscribe
+  }
+  mailbox Trash {
+    special_use = \\Trash
+    auto = subscribe
+  }
+"""
+
+# Every IMAP session's traffic, client to server in *.in and back in *.out, under the user's home
+# (Dovecot writes there only if the directory exists: add_user() makes it).
+RAWLOG_CONF = "rawlog_dir = %h/dovecot.rawlog\n"
+
 OAUTH2_CONF = """\
 introspection_mode = post
 introspection_url = {url}
@@ -316,11 +323,24 @@ class Dovecot:
     Mail is Maildir under `<root>/mail/<login>` (see `maildir()`), owned by the `dovecot` user when
     run as root. Folders INBOX, Sent (\\Sent), Drafts (\\Drafts), Archive (\\Archive), Spam (\\Junk)
     and Trash (\\Trash) exist for every user; the hierarchy separator is "/".
+
+    `special_use_defaults=False`: only INBOX exists, and no folder has a special-use flag (servers
+    that name their Sent folder "Sent Items", "Posta inviata"...). `rawlog=True`: every IMAP
+    session is recorded as it went over the wire (see `commands()`).
     """
 
     host = HOST
 
-    def __init__(self, authority: CertAuthority, root: Path | None = None):
+    def __init__(
+        self,
+        authority: CertAuthority,
+        root: Path | None = None,
+        *,
+        special_use_defaults: bool = True,
+        rawlog: bool = False,
+    ):
+        self.special_use_defaults = special_use_defaults
+        self.rawlog = rawlog
         if not os.access(DOVECOT, os.X_OK):
             raise DovecotError(f"Dovecot is not installed ({DOVECOT} missing): {INSTALL_HINT}.")
         self.authority = authority
@@ -410,7 +430,9 @@ class Dovecot:
                 key=self._key,
                 ssl_port=self.ssl_port,
                 starttls_port=self.starttls_port,
+                default_mailboxes=DEFAULT_MAILBOXES if self.special_use_defaults else "",
                 extra_mailboxes=extra,
+                rawlog=RAWLOG_CONF if self.rawlog else "",
             )
         )
 
@@ -498,6 +520,9 @@ class Dovecot:
             home = self.root / "home" / login
             home.mkdir(exist_ok=True)
             os.chown(home, self.uid, self.gid)
+            if self.rawlog:
+                (home / "dovecot.rawlog").mkdir(exist_ok=True)
+                os.chown(home / "dovecot.rawlog", self.uid, self.gid)
             # One passwd-file per user (the path has %u): a new user's file is read on first
             # lookup. Dovecot re-checks a known file at most once a second (mtime and size).
             path = self.root / "users" / login
@@ -641,6 +666,31 @@ class Dovecot:
         if current != new:
             raise DovecotError(f"UIDVALIDITY of {folder!r} is {current}, wanted {new}")
         return new
+
+    def rawlog_clear(self, login: str) -> None:
+        """Forgets the recorded sessions of `login` (so that `commands()` shows only later ones)."""
+        assert self.rawlog, "Dovecot(..., rawlog=True) records sessions"
+        for path in (self.root / "home" / login / "dovecot.rawlog").iterdir():
+            path.unlink()
+
+    def commands(self, login: str, timeout: float = 5.0) -> list[str]:
+        """The command lines clients sent as `login`, as Dovecot received them, session after
+        session (a literal, e.g. an APPENDed message, shows as its lines). Waits until every
+        recorded session has ended with LOGOUT (Dovecot may still be writing after the client
+        has its answer)."""
+        assert self.rawlog, "Dovecot(..., rawlog=True) records sessions"
+        directory = self.root / "home" / login / "dovecot.rawlog"
+        deadline = time.monotonic() + timeout
+        while True:
+            sessions = [
+                path.read_bytes().decode(errors="replace")
+                for path in sorted(directory.glob("*.in"), key=lambda p: p.stat().st_mtime_ns)
+            ]
+            lines = [[line for line in text.split("\r\n") if line] for text in sessions]
+            ended = all(s and re.match(r"\S+ LOGOUT$", s[-1], re.IGNORECASE) for s in lines)
+            if ended or time.monotonic() > deadline:
+                return [line for session in lines for line in session]
+            time.sleep(0.05)
 
     def maildir(self, login: str, folder: str = "INBOX") -> Path:
         """The Maildir of a folder (Maildir++: "Archive/2024" is `.Archive.2024`)."""
