@@ -27,6 +27,8 @@ from tests.mailsync.servers import (
     Dovecot,
     LineServer,
     SMTPServer,
+    imap_login_refusal,
+    imap_plain_server,
     imap_tls_server,
     pop3_line_server,
     self_signed_context,
@@ -149,6 +151,30 @@ def tls_wrong_host(mail_ca):
     """IMAP over TLS, certificate from `mail_ca` valid only for mail.other.example."""
     ctx = mail_ca.server_context("mail.other.example")
     yield from _serve(imap_tls_server("wrong-host", ctx, mail_ca.ca_file))
+
+
+@pytest.fixture
+def imap_refusing_login(mail_ca):
+    """Makes IMAP-over-TLS servers (certificate from `mail_ca`) that answer LOGIN with the words
+    given, verbatim: `imap_refusing_login(b"NO [ALERT] ... (Failure)")`. Stopped after the test."""
+    servers: list[LineServer] = []
+
+    def make(words: bytes) -> LineServer:
+        server = imap_tls_server(
+            "refusing-login", mail_ca.server_context(), mail_ca.ca_file, imap_login_refusal(words)
+        )
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def imap_without_starttls():
+    """Plain-text IMAP whose CAPABILITY has no STARTTLS."""
+    yield from _serve(imap_plain_server())
 
 
 @pytest.fixture(scope="session")

@@ -719,6 +719,19 @@ def imap_responder(line: bytes) -> bytes | None:
     return tag + b" BAD Unknown command\r\n"
 
 
+def imap_login_refusal(words: bytes) -> Callable[[bytes], bytes | None]:
+    """`imap_responder`, but LOGIN and AUTHENTICATE get `<tag> <words>`: a provider's refusal
+    verbatim, e.g. b"NO [ALERT] Application-specific password required: ... (Failure)"."""
+
+    def responder(line: bytes) -> bytes | None:
+        parts = line.strip().split(None, 2)
+        if len(parts) >= 2 and parts[1].upper() in (b"LOGIN", b"AUTHENTICATE"):
+            return parts[0] + b" " + words + b"\r\n"
+        return imap_responder(line)
+
+    return responder
+
+
 def pop3_responder(line: bytes) -> bytes | None:
     command = line.strip().split(b" ", 1)[0].upper()
     if command == b"QUIT":
@@ -824,15 +837,25 @@ IMAP_GOODBYE = b"* BYE Logging out\r\n{tag} OK LOGOUT completed\r\n"
 POP3_GREETING = b"+OK POP3 server ready\r\n"
 
 
-def imap_tls_server(name: str, ssl_context: ssl.SSLContext, ca_file: Path | None) -> LineServer:
+def imap_tls_server(
+    name: str,
+    ssl_context: ssl.SSLContext,
+    ca_file: Path | None,
+    responder: Callable[[bytes], bytes | None] = imap_responder,
+) -> LineServer:
     return LineServer(
         name,
         ssl_context=ssl_context,
         banner=IMAP_GREETING,
-        responder=imap_responder,
+        responder=responder,
         goodbye=IMAP_GOODBYE,
         ca_file=ca_file,
     )
+
+
+def imap_plain_server(name: str = "imap-plain") -> LineServer:
+    """IMAP without TLS and without STARTTLS in its CAPABILITY (an old or misconfigured server)."""
+    return LineServer(name, banner=IMAP_GREETING, responder=imap_responder, goodbye=IMAP_GOODBYE)
 
 
 def pop3_line_server(ssl_context: ssl.SSLContext | None = None) -> LineServer:
