@@ -314,6 +314,8 @@ def test_a_job_delivered_twice_runs_once(alice):
     assert CsvJob.objects.get().report["created"] == 3
 
 
+@pytest.mark.django_db(transaction=True)  # as in a worker: no test transaction around the job,
+# which the signal interrupting a query (on PostgreSQL) would leave unusable
 def test_a_job_stopped_by_the_django_q2_time_limit_ends_failed(alice):
     """django-q2 stops a task over its time limit with an exception raised by SIGALRM in the
     worker (sync here, in this process): the job records it before the worker goes down."""
