@@ -274,7 +274,9 @@ def connect(
     except OSError as error:
         raise MailError("connection_refused", str(error), stage="imap_login") from None
     try:
-        mailbox.login(login, password)
+        # imap_tools SELECTs INBOX (read-write) after login unless told not to: the sync opens
+        # folders itself, with EXAMINE only.
+        mailbox.login(login, password, initial_folder=None)
     except MailboxLoginError as error:
         words = _words_from_login_error(error)
         raise MailError(classify_login_failure(words), words, stage="imap_login") from None
