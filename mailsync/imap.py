@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from imap_tools import MailBox, MailBoxStartTls
-from imap_tools.errors import MailboxLoginError
+from imap_tools.errors import ImapToolsError, MailboxLoginError, MailboxStarttlsError
 from imap_tools.imap_utf7 import utf7_encode
 
 from mailsync.errors import MailError
-from mailsync.hosts import resolve
+from mailsync.hosts import open_socket, resolve
 from mailsync.stages import StageResult, run_stages
 from mailsync.tls import check_pin, client_context, error_from_ssl
 
@@ -92,12 +92,21 @@ def classify_login_failure(words: str) -> str:
     return "imap_auth_failed"
 
 
+def _after_login_failure(words: str) -> str:
+    """Microsoft 365 and Outlook.com accept the sign-in of a mailbox whose IMAP access is off,
+    then answer every command with "User is authenticated but not connected"."""
+    return "imap_disabled" if "authenticated but not connected" in words.lower() else "server_error"
+
+
+# What the rep sees instead of the first line of something that is not an IMAP server: its
+# banner (SSH, HTTP, a database) would tell whoever asked what runs on the network.
 NOT_IMAP = "the server on this port does not speak IMAP"
+POP3_NOT_IMAP = "the server on this port speaks POP3, not IMAP"
 
 
-def _tcp(host: str, port: int, timeout: float) -> socket.socket:
+def _tcp(host: str, port: int, addresses: list, timeout: float) -> socket.socket:
     try:
-        return socket.create_connection((host, port), timeout=timeout)
+        return open_socket(addresses, timeout)
     except ConnectionRefusedError as error:
         raise MailError(
             "connection_refused", f"{host}:{port}: {error.strerror}", stage="tcp"
@@ -134,8 +143,7 @@ def _check_greeting(line: bytes, stage: str) -> None:
     never shown: the connection test must not read out the services of a network."""
     text = line.decode(errors="replace").strip()
     if text.startswith("+OK"):
-        # A mail server's own words (POP3), which help the rep find the IMAP server instead.
-        raise MailError("pop3_not_supported", text[:300], stage=stage)
+        raise MailError("pop3_not_supported", POP3_NOT_IMAP, stage=stage)
     if not text:
         raise MailError(
             "server_error", "the server closed the connection without a greeting", stage=stage
@@ -157,11 +165,12 @@ def check_imap(
             raise MailError("pop3_not_supported", f"port {server.port} is a POP3 port", stage="tcp")
 
     def dns():
-        resolve(server.host, server.port, stage="dns")
+        # Every later stage connects to these checked addresses, never to the name again.
+        state["addresses"] = resolve(server.host, server.port, stage="dns")
 
     def tcp():
         pop3_port()
-        state["sock"] = _tcp(server.host, server.port, timeout)
+        state["sock"] = _tcp(server.host, server.port, state["addresses"], timeout)
 
     def tls():
         sock = state.pop("sock")
@@ -210,7 +219,14 @@ def check_imap(
             sock.close()
 
     def imap_login():
-        state["mailbox"] = connect(server, login=login, password=password, pin=pin, timeout=timeout)
+        state["mailbox"] = connect(
+            server,
+            login=login,
+            password=password,
+            pin=pin,
+            timeout=timeout,
+            addresses=state["addresses"],
+        )
 
     def folders():
         mailbox = state["mailbox"]
@@ -235,23 +251,119 @@ def check_imap(
             logout(state["mailbox"])
 
 
+class _GreetingChecked:
+    """For imaplib's clients: a greeting imaplib refuses is named by `_check_greeting`, which
+    shows no bytes of what something other than an IMAP server sent (imaplib would quote it, or
+    take POP3's "+OK" for a continuation and say nothing useful)."""
+
+    _first_line: bytes | None = None
+
+    def _get_line(self) -> bytes:
+        line = super()._get_line()
+        if self._first_line is None:
+            self._first_line = line
+        return line
+
+    def _connect(self) -> None:
+        try:
+            super()._connect()
+        except imaplib.IMAP4.error:
+            _check_greeting(self._first_line or b"", "imap_login")  # raises unless IMAP's
+            raise
+
+
+class _CheckedIMAP4(_GreetingChecked, imaplib.IMAP4):
+    """imaplib's client, connecting to addresses already checked (mailsync.hosts) instead of
+    resolving the name again; TLS still verifies the certificate against the name."""
+
+    def __init__(self, host: str, port: int, timeout: float, *, addresses: list):
+        self._addresses = addresses
+        super().__init__(host, port, timeout)
+
+    def _create_socket(self, timeout):
+        return open_socket(self._addresses, timeout)
+
+
+class _CheckedIMAP4_SSL(_GreetingChecked, imaplib.IMAP4_SSL):  # noqa: N801 (imaplib's name)
+    def __init__(self, host: str, port: int, timeout: float, *, addresses: list, ssl_context):
+        self._addresses = addresses
+        super().__init__(host, port, ssl_context=ssl_context, timeout=timeout)
+
+    def _create_socket(self, timeout):
+        sock = open_socket(self._addresses, timeout)
+        return self.ssl_context.wrap_socket(sock, server_hostname=self.host)
+
+
+class _CheckedMailBox(MailBox):
+    def __init__(self, host: str, port: int, *, timeout: float, ssl_context, addresses: list):
+        self._addresses = addresses  # read by _get_mailbox_client, called by __init__
+        super().__init__(host, port, timeout=timeout, ssl_context=ssl_context)
+
+    def _get_mailbox_client(self) -> imaplib.IMAP4:
+        return _CheckedIMAP4_SSL(
+            self._host,
+            self._port,
+            self._timeout,
+            addresses=self._addresses,
+            ssl_context=self._ssl_context,
+        )
+
+
+class _CheckedMailBoxStartTls(MailBoxStartTls):
+    def __init__(self, host: str, port: int, *, timeout: float, ssl_context, addresses: list):
+        self._addresses = addresses
+        super().__init__(host, port, timeout=timeout, ssl_context=ssl_context)
+
+    def _get_mailbox_client(self) -> imaplib.IMAP4:
+        client = _CheckedIMAP4(self._host, self._port, self._timeout, addresses=self._addresses)
+        typ, data = client.starttls(self._ssl_context)
+        if typ != "OK":
+            raise MailboxStarttlsError((typ, data), "OK")
+        return client
+
+
+def _greeting_failure(error: imaplib.IMAP4.error) -> MailError:
+    """Name what went wrong after an IMAP greeting (`_GreetingChecked` judged the greeting):
+    STARTTLS refused, or capabilities imaplib cannot use. A line imaplib could not parse is
+    still not quoted."""
+    words = _words(error)
+    if any(w in words for w in ("STARTTLS", "TLS not supported", "TLS session")):
+        return MailError("starttls_unavailable", words, stage="imap_login")
+    if isinstance(error, imaplib.IMAP4.abort) and not words.startswith("socket error"):
+        return MailError("server_error", NOT_IMAP, stage="imap_login")
+    return MailError("server_error", words, stage="imap_login")
+
+
 def connect(
-    server: Server, *, login: str, password: str, pin: str = "", timeout: float = 30
+    server: Server,
+    *,
+    login: str,
+    password: str,
+    pin: str = "",
+    timeout: float = 30,
+    addresses: list | None = None,
 ) -> MailBox:
-    """A logged-in MailBox over a verified TLS connection, or a MailError saying why not."""
+    """A logged-in MailBox over a verified TLS connection, or a MailError saying why not.
+
+    `addresses` are the server's, as `mailsync.hosts.resolve` checked them (the staged test
+    resolves once, at its dns stage); without them the name is resolved and checked here.
+    """
     if server.port in POP3_PORTS:
         raise MailError(
             "pop3_not_supported", f"port {server.port} is a POP3 port", stage="imap_login"
         )
-    resolve(server.host, server.port, stage="imap_login")
+    if addresses is None:
+        addresses = resolve(server.host, server.port, stage="imap_login")
     context = client_context(pin=pin)
     try:
         if server.security == "starttls":
-            mailbox = MailBoxStartTls(
-                server.host, server.port, timeout=timeout, ssl_context=context
+            mailbox = _CheckedMailBoxStartTls(
+                server.host, server.port, timeout=timeout, ssl_context=context, addresses=addresses
             )
         else:
-            mailbox = MailBox(server.host, server.port, timeout=timeout, ssl_context=context)
+            mailbox = _CheckedMailBox(
+                server.host, server.port, timeout=timeout, ssl_context=context, addresses=addresses
+            )
         check_pin(mailbox.client.sock, pin)
     except ssl.SSLError as error:
         raise error_from_ssl(error, "imap_login") from None
@@ -266,11 +378,9 @@ def connect(
             "connection_timeout", f"no answer in {timeout:g} s", stage="imap_login"
         ) from None
     except imaplib.IMAP4.error as error:
-        words = _words(error)
-        code = "starttls_unavailable" if "STARTTLS" in words.upper() else "server_error"
-        if isinstance(error, imaplib.IMAP4.abort) and "unexpected response" in words:
-            words = NOT_IMAP  # imaplib quotes the greeting; it may be anything's banner
-        raise MailError(code, words, stage="imap_login") from None
+        raise _greeting_failure(error) from None
+    except MailboxStarttlsError as error:
+        raise MailError("starttls_unavailable", _words(error), stage="imap_login") from None
     except OSError as error:
         raise MailError("connection_refused", str(error), stage="imap_login") from None
     try:
@@ -313,8 +423,9 @@ def discover_folders(mailbox: MailBox, sent_name: str = "") -> Folders:
     """INBOX by name (there is no \\Inbox flag), Sent by the \\Sent flag, else by known names."""
     try:
         listing = list(mailbox.folder.list())
-    except (imaplib.IMAP4.error, OSError) as error:
-        raise MailError("server_error", _words(error), stage="folders") from None
+    except (imaplib.IMAP4.error, ImapToolsError, OSError) as error:
+        words = _words(error)
+        raise MailError(_after_login_failure(words), words, stage="folders") from None
     names = [f.name for f in listing]
     inbox = next((n for n in names if n.upper() == "INBOX"), "INBOX")
     sent = ""
@@ -370,7 +481,8 @@ class ImapSession:
         try:
             typ, _data = client.select(_quote(folder), readonly=True)
         except (imaplib.IMAP4.error, OSError) as error:
-            raise MailError("server_error", _words(error), stage="sync") from None
+            words = _words(error)
+            raise MailError(_after_login_failure(words), words, stage="sync") from None
         if typ != "OK":
             raise MailError("server_error", f"EXAMINE {folder}: {_data}", stage="sync")
         values = client.untagged_responses.get("UIDVALIDITY") or [b"0"]

@@ -7,12 +7,36 @@ import ssl
 from collections.abc import Iterator
 
 from mailsync.errors import MailError
-from mailsync.hosts import resolve
+from mailsync.hosts import open_socket, resolve
 from mailsync.imap import POP3_PORTS, Server
 from mailsync.stages import StageResult, run_stages
 from mailsync.tls import check_pin, client_context, error_from_ssl
 
+# Shown instead of a greeting that is not SMTP's 220: whatever else answered (an SSH or HTTP
+# banner) must not be read out to the rep who typed the address.
 NOT_SMTP = "the server on this port does not speak SMTP"
+
+
+class _CheckedSMTP(smtplib.SMTP):
+    """smtplib's client, connecting to the addresses mailsync.hosts checked instead of resolving
+    the name again (STARTTLS still verifies the certificate against the name)."""
+
+    def __init__(self, host: str, port: int, *, timeout: float, addresses: list):
+        self._addresses = addresses  # read by _get_socket, which __init__ calls
+        super().__init__(host, port, timeout=timeout)
+
+    def _get_socket(self, host, port, timeout):
+        return open_socket(self._addresses, timeout)
+
+
+class _CheckedSMTP_SSL(smtplib.SMTP_SSL):  # noqa: N801 (smtplib's name)
+    def __init__(self, host: str, port: int, *, timeout: float, context, addresses: list):
+        self._addresses = addresses
+        super().__init__(host, port, timeout=timeout, context=context)
+
+    def _get_socket(self, host, port, timeout):
+        sock = open_socket(self._addresses, timeout)
+        return self.context.wrap_socket(sock, server_hostname=self._host)
 
 
 def _words(error: smtplib.SMTPResponseException) -> str:
@@ -41,16 +65,18 @@ def check_smtp(
             raise MailError(
                 "pop3_not_supported", f"port {server.port} is a POP3 port", stage="smtp_connect"
             )
-        resolve(server.host, server.port, stage="smtp_connect")
+        addresses = resolve(server.host, server.port, stage="smtp_connect")
         context = client_context(pin=pin)
         try:
             if server.security == "ssl":
-                client = smtplib.SMTP_SSL(
-                    server.host, server.port, timeout=timeout, context=context
+                client = _CheckedSMTP_SSL(
+                    server.host, server.port, timeout=timeout, context=context, addresses=addresses
                 )
                 check_pin(client.sock, pin)
             else:
-                client = smtplib.SMTP(server.host, server.port, timeout=timeout)
+                client = _CheckedSMTP(
+                    server.host, server.port, timeout=timeout, addresses=addresses
+                )
             state["client"] = client
             state["context"] = context
         except ssl.SSLError as error:
@@ -71,10 +97,9 @@ def check_smtp(
                 f"{server.host}:{server.port}: no answer in {timeout:g} s",
                 stage="smtp_connect",
             ) from None
-        except smtplib.SMTPResponseException as error:
-            # smtplib quotes whatever greeted it; only an SMTP reply (a code) is the server's.
-            words = _words(error) if 200 <= error.smtp_code <= 599 else NOT_SMTP
-            raise MailError("server_error", words, stage="smtp_connect") from None
+        except smtplib.SMTPResponseException:
+            # Any greeting but 220 (smtplib quotes it, and it may be anything's banner).
+            raise MailError("server_error", NOT_SMTP, stage="smtp_connect") from None
         except OSError as error:
             raise MailError("connection_refused", str(error), stage="smtp_connect") from None
 

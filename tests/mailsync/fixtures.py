@@ -29,6 +29,7 @@ from tests.mailsync.servers import (
     SMTPServer,
     imap_login_refusal,
     imap_plain_server,
+    imap_refusing_after_login,
     imap_tls_server,
     pop3_line_server,
     self_signed_context,
@@ -162,6 +163,28 @@ def imap_refusing_login(mail_ca):
     def make(words: bytes) -> LineServer:
         server = imap_tls_server(
             "refusing-login", mail_ca.server_context(), mail_ca.ca_file, imap_login_refusal(words)
+        )
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def imap_refusing_folders(mail_ca):
+    """Makes IMAP-over-TLS servers that accept any LOGIN and then answer LIST, SELECT and
+    EXAMINE with the words given: `imap_refusing_folders(b"BAD User is authenticated but not
+    connected.")`. Stopped after the test."""
+    servers: list[LineServer] = []
+
+    def make(words: bytes) -> LineServer:
+        server = imap_tls_server(
+            "refusing-folders",
+            mail_ca.server_context(),
+            mail_ca.ca_file,
+            imap_refusing_after_login(words),
         )
         servers.append(server)
         return server

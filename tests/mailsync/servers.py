@@ -632,6 +632,7 @@ class Dovecot:
                 self.special_use[name] = special_use
                 self._write_conf()
                 self.reload()
+                self._wait_for_new_sessions(login)
         with self.mailbox(login) as box:
             typ, data = box.client.create(encode_folder(name))
             if typ != "OK":
@@ -642,6 +643,19 @@ class Dovecot:
             while special_use not in self.folders(login).get(name, ()):
                 if time.monotonic() > deadline:
                     raise DovecotError(f"{name!r} did not get {special_use} after the reload")
+                time.sleep(0.05)
+
+    def _wait_for_new_sessions(self, login: str, timeout: float = 10.0) -> None:
+        # Right after SIGHUP the master replaces its login processes, and a connection accepted
+        # by an old one is dropped (EOF): wait until a whole session works again.
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with self.mailbox(login):
+                    return
+            except (imaplib.IMAP4.error, OSError):
+                if time.monotonic() > deadline:
+                    raise
                 time.sleep(0.05)
 
     def doveadm(self, *args: str) -> str:
@@ -726,6 +740,22 @@ def imap_login_refusal(words: bytes) -> Callable[[bytes], bytes | None]:
     def responder(line: bytes) -> bytes | None:
         parts = line.strip().split(None, 2)
         if len(parts) >= 2 and parts[1].upper() in (b"LOGIN", b"AUTHENTICATE"):
+            return parts[0] + b" " + words + b"\r\n"
+        return imap_responder(line)
+
+    return responder
+
+
+def imap_refusing_after_login(words: bytes) -> Callable[[bytes], bytes | None]:
+    """`imap_responder`, but LOGIN succeeds and every command after it (LIST, SELECT, EXAMINE)
+    gets `<tag> <words>`: Microsoft 365's b"BAD User is authenticated but not connected." for a
+    mailbox whose IMAP access is turned off."""
+
+    def responder(line: bytes) -> bytes | None:
+        parts = line.strip().split(None, 2)
+        if len(parts) >= 2 and parts[1].upper() == b"LOGIN":
+            return parts[0] + b" OK LOGIN completed\r\n"
+        if len(parts) >= 2 and parts[1].upper() in (b"LIST", b"LSUB", b"SELECT", b"EXAMINE"):
             return parts[0] + b" " + words + b"\r\n"
         return imap_responder(line)
 

@@ -17,6 +17,12 @@ GMAIL_APP_PASSWORD = (
     b"NO [ALERT] Application-specific password required: "
     b"https://support.google.com/accounts/answer/185833 (Failure)"
 )
+# Outlook.com and Microsoft 365 refuse a wrong password, and a sign-in with basic
+# authentication turned off, in the same words: nothing tells them apart.
+MICROSOFT_LOGIN_REFUSED = b"NO AUTHENTICATE failed."
+MICROSOFT_LOGIN_FAILED = b"NO LOGIN failed."
+# ... and accept the sign-in of a mailbox whose IMAP access is off, then refuse everything.
+MICROSOFT_IMAP_DISABLED = b"BAD User is authenticated but not connected."
 GMAIL_IMAP_DISABLED = (
     b"NO [ALERT] Your account is not enabled for IMAP use. Please visit your Gmail settings "
     b"page and enable your account for IMAP access. (Failure)"
@@ -51,6 +57,8 @@ def smtp_failure(server: Server):
         (GMAIL_APP_PASSWORD, "app_password_required"),
         (GMAIL_IMAP_DISABLED, "imap_disabled"),
         (b"NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)", "imap_auth_failed"),
+        (MICROSOFT_LOGIN_REFUSED, "imap_auth_failed"),
+        (MICROSOFT_LOGIN_FAILED, "imap_auth_failed"),
     ],
 )
 def test_a_refused_imap_login_gets_the_code_of_the_providers_words(
@@ -62,6 +70,29 @@ def test_a_refused_imap_login_gets_the_code_of_the_providers_words(
 
     assert (failed.stage, failed.code) == ("imap_login", code)
     assert failed.detail == words.decode().removeprefix("NO ")  # the rep sees Google's words
+
+
+def test_a_microsoft_mailbox_with_imap_turned_off_is_told_so_by_the_connection_test(
+    imap_refusing_folders,
+):
+    refusing = imap_refusing_folders(MICROSOFT_IMAP_DISABLED)
+
+    failed = imap_failure(Server(refusing.host, refusing.port, "ssl"))
+
+    assert (failed.stage, failed.code) == ("folders", "imap_disabled")
+    assert "User is authenticated but not connected" in failed.detail
+
+
+def test_a_microsoft_mailbox_with_imap_turned_off_is_told_so_by_the_sync(
+    imap_refusing_folders, account
+):
+    refusing = imap_refusing_folders(MICROSOFT_IMAP_DISABLED)
+    account.imap_host, account.imap_port = refusing.host, refusing.port
+    account.save()
+
+    result = services.account_sync(account=account)
+
+    assert result.error.code == "imap_disabled", result.error
 
 
 def test_smtp_auth_disabled_for_the_microsoft_365_tenant(smtpd):
