@@ -19,6 +19,11 @@ SENT_FOLDERS = [
     "Elementi inviati",  # Outlook in Italian
     "Gesendete Elemente",  # Outlook in German
     "Éléments envoyés",  # Outlook in French: a name in modified UTF-7 on the wire
+    "[Google Mail]/Sent Mail",  # Gmail in Germany and the UK
+    "Sent",  # Yahoo, AOL, Fastmail, Zoho, mailbox.org, mail.com, Free, when unflagged
+    "Sent Messages",  # iCloud
+    "Gesendet",  # GMX, web.de, T-Online
+    "INBOX/Sent",  # servers that keep every folder under INBOX (Courier-style)
 ]
 
 
