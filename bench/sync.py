@@ -17,6 +17,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from mailsync.sync.run import account_sync
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -131,7 +133,6 @@ def _raw_fetch(dovecot, login: str, password: str) -> float:
 
 def _our_sync(dovecot, login: str, password: str) -> tuple[float, int, float]:
     from crm.models import User
-    from mailsync import services
     from mailsync.models import MailAccount
 
     user = User.objects.create_user("bench", "bench@ourco.example")
@@ -151,15 +152,15 @@ def _our_sync(dovecot, login: str, password: str) -> tuple[float, int, float]:
         import cProfile
 
         profile = cProfile.Profile()
-        result = profile.runcall(services.account_sync, account=account)
+        result = profile.runcall(account_sync, account=account)
         profile.dump_stats(os.environ["BENCH_PROFILE"])
     else:
-        result = services.account_sync(account=account)
+        result = account_sync(account=account)
     seconds = time.perf_counter() - started
     if result.error:
         raise SystemExit(f"sync failed: {result}")
     started = time.perf_counter()
-    again = services.account_sync(account=account)
+    again = account_sync(account=account)
     second = time.perf_counter() - started
     assert again.imported == 0, again
     return seconds, _peak_memory_of_a_full_sync(account), second
@@ -170,8 +171,6 @@ def _peak_memory_of_a_full_sync(account) -> int:
     Python allocations. Not timed, since tracemalloc slows allocation-heavy code a lot."""
     from django.db import connection
 
-    from mailsync import services
-
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE mailsync_message, mailsync_thread, mailsync_skipentry, mailsync_syncrun "
@@ -179,7 +178,7 @@ def _peak_memory_of_a_full_sync(account) -> int:
         )
     account.folders.all().delete()
     tracemalloc.start()
-    result = services.account_sync(account=account)
+    result = account_sync(account=account)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert result.error is None and result.duplicates == 0, result

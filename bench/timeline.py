@@ -58,7 +58,7 @@ def main() -> None:
 def _fill():
     from crm import services as crm
     from crm.models import Contact, Deal, Stage, Team, User
-    from mailsync import bulk
+    from mailsync.ingest import bulk
     from mailsync.models import (
         MailAccount,
         MailFolder,

@@ -23,10 +23,11 @@ from django.utils import timezone
 
 from crm import services
 from crm.models import Company, Contact, Deal, Lead, Stage, User
-from mailsync import blocking
-from mailsync.imap import FetchedMessage
+from mailsync.ingest.store import messages_store
 from mailsync.models import MailAccount, MailFolder, Message, Thread
-from mailsync.services import history_start, messages_store
+from mailsync.routing import blocking
+from mailsync.sync.run import history_start
+from mailsync.transport.imap import FetchedMessage
 
 ROME = ZoneInfo("Europe/Rome")
 UIDVALIDITY = 1

@@ -32,7 +32,7 @@ from crm.forms import (
 )
 from crm.models import Company, Contact, Deal, Lead, Task, User
 from crm.redirects import redirect_next
-from mailsync import selectors as mail_selectors
+from mailsync.selectors.timeline import mail_threads_for_record
 
 # -- record kinds -----------------------------------------------------------------------------
 
@@ -206,7 +206,7 @@ def _detail_context(request, kind: str, record) -> dict:
         "note_form": NoteForm(),
         "task_form": TaskForm(user=user),
         "can_delete": selectors.record_can_delete(record=record, user=user),
-        "mail_threads": mail_selectors.mail_threads_for_record(
+        "mail_threads": mail_threads_for_record(
             record=record, user=user, page=request.GET.get("mail_page")
         ),
     }

@@ -14,9 +14,14 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from mailsync import services
+from mailsync.accounts.services import (
+    account_disable,
+    account_enable,
+    account_request_sync,
+    account_resync_from_scratch,
+)
 from mailsync.models import MailAccount, MailFolder, Message, SkipEntry, SyncRun
-from mailsync.tls import normalize_pin
+from mailsync.transport.tls import normalize_pin
 
 
 class ReadOnlyAdminMixin:
@@ -135,21 +140,21 @@ class MailAccountAdmin(admin.ModelAdmin):
     def sync_now(self, request, queryset):
         accounts = list(queryset.exclude(secret_ciphertext=""))
         for account in accounts:
-            services.account_request_sync(account=account)
+            account_request_sync(account=account)
         self._report(request, len(accounts), queryset.count(), "sync")
 
     @admin.action(description=_("Re-sync from scratch"))
     def resync_from_scratch(self, request, queryset):
         accounts = list(queryset.exclude(secret_ciphertext=""))
         for account in accounts:
-            services.account_resync_from_scratch(account=account)
+            account_resync_from_scratch(account=account)
         self._report(request, len(accounts), queryset.count(), "resync")
 
     @admin.action(description=_("Disable"))
     def disable(self, request, queryset):
         count = 0
         for account in queryset:
-            services.account_disable(account=account)
+            account_disable(account=account)
             count += 1
         self.message_user(
             request,
@@ -160,7 +165,7 @@ class MailAccountAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Enable"))
     def enable(self, request, queryset):
-        enabled = sum(1 for account in queryset if services.account_enable(account=account))
+        enabled = sum(1 for account in queryset if account_enable(account=account))
         self._report(request, enabled, queryset.count(), "enable")
 
     def _report(self, request, done: int, selected: int, what: str) -> None:

@@ -2,7 +2,7 @@
 
 from django.utils.functional import SimpleLazyObject
 
-from mailsync import selectors
+from mailsync.selectors.deal_queue import deal_choices_waiting_count
 
 
 def deals_to_choose(request) -> dict:
@@ -14,7 +14,5 @@ def deals_to_choose(request) -> dict:
     if user is None or not user.is_authenticated:
         return {}
     return {
-        "deals_to_choose_count": SimpleLazyObject(
-            lambda: selectors.deal_choices_waiting_count(user=user)
-        )
+        "deals_to_choose_count": SimpleLazyObject(lambda: deal_choices_waiting_count(user=user))
     }

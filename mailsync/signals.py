@@ -50,7 +50,7 @@ def remember_address(sender, instance: EmailAddress, update_fields=None, **kwarg
 def link_existing_mail(sender, instance: EmailAddress, created: bool, raw=False, **kwargs):
     if raw or not _moved(instance, _ADDRESS_FIELDS, created):
         return  # e.g. only its position changed
-    from mailsync.links import address_link_existing_mail
+    from mailsync.routing.links import address_link_existing_mail
 
     address, owner = instance.address, instance.record.owner
     transaction.on_commit(lambda: address_link_existing_mail(addresses=[address], owner=owner))
@@ -65,7 +65,7 @@ def remember_domain(sender, instance: CompanyDomain, update_fields=None, **kwarg
 def link_existing_domain_mail(sender, instance: CompanyDomain, created: bool, raw=False, **kwargs):
     if raw or not _moved(instance, _DOMAIN_FIELDS, created):
         return
-    from mailsync.links import domain_link_existing_mail
+    from mailsync.routing.links import domain_link_existing_mail
 
     domain, owner = instance.domain, instance.company.owner
     transaction.on_commit(lambda: domain_link_existing_mail(domain=domain, owner=owner))

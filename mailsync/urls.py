@@ -1,6 +1,7 @@
 from django.urls import path
 
-from mailsync import views, views_people
+from mailsync.views import mailbox as views
+from mailsync.views import people as views_people
 
 app_name = "mailsync"
 

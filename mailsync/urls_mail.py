@@ -1,6 +1,6 @@
 from django.urls import path
 
-from mailsync import views_mail as views
+from mailsync.views import mail as views
 
 app_name = "mail"
 

@@ -25,7 +25,6 @@ from crm.models import (
     Team,
     User,
 )
-from mailsync import selectors, services
 from mailsync.models import (
     Attachment,
     BlockEntry,
@@ -38,6 +37,9 @@ from mailsync.models import (
     Thread,
     ThreadDealChoice,
 )
+from mailsync.selectors.access import FULL, NONE, SUBJECT, message_access
+from mailsync.selectors.due import accounts_due
+from mailsync.sync.run import account_sync, history_start
 from tests.factories import CompanyFactory, UserFactory
 
 DEMO_EMAILS = [
@@ -175,13 +177,13 @@ def test_demo_gives_marco_and_sara_mailboxes_a_sync_would_leave_alone():
         assert account.secret == "demo"
         assert (account.imap_host, account.smtp_host) == ("imap.demo.example", "smtp.demo.example")
         assert account.status == MailAccount.Status.CONNECTED and account.next_sync_at is None
-        assert account not in services.accounts_due()
+        assert account not in accounts_due()
         folders = {f.role: f for f in account.folders.all()}
         assert {r: f.name for r, f in folders.items()} == {"inbox": "INBOX", "sent": "Sent"}
         for folder in folders.values():
             uids = Sighting.objects.filter(folder=folder).values_list("uid", flat=True)
             assert folder.last_uid == max(uids) and folder.uidvalidity == 1
-            assert folder.covered_since == services.history_start(account)
+            assert folder.covered_since == history_start(account)
     assert accounts[0].sharing == "full" and accounts[1].sharing == "subject"
 
 
@@ -190,7 +192,7 @@ def test_syncing_a_demo_mailbox_ends_in_dns_not_found_and_keeps_its_mail(client)
     run("crm_demo")
     marco = demo_user("marco.bianchi")
     before = Message.objects.count()
-    result = services.account_sync(account=marco.mail_account)
+    result = account_sync(account=marco.mail_account)
     assert result.error.code == "dns_not_found"  # imap.demo.example exists nowhere (RFC 2606)
     assert Message.objects.count() == before
     client.force_login(marco)
@@ -290,10 +292,10 @@ def test_demo_teammates_see_shared_mail_and_not_the_private_thread(client):
     saras = Message.objects.filter(sightings__account__user=sara, headers_only=False).exclude(
         sightings__account__user=marco
     )
-    for_sara = selectors.message_access(user=sara, messages=marcos)
-    assert {for_sara[m.pk] for m in marcos if m.thread_id == private.pk} == {selectors.NONE}
-    assert {for_sara[m.pk] for m in marcos if m.thread_id != private.pk} == {selectors.FULL}
-    assert set(selectors.message_access(user=marco, messages=saras).values()) == {selectors.SUBJECT}
+    for_sara = message_access(user=sara, messages=marcos)
+    assert {for_sara[m.pk] for m in marcos if m.thread_id == private.pk} == {NONE}
+    assert {for_sara[m.pk] for m in marcos if m.thread_id != private.pk} == {FULL}
+    assert set(message_access(user=marco, messages=saras).values()) == {SUBJECT}
     client.force_login(sara)
     secret = private.messages.first()
     assert client.get(reverse("mail:message", args=[secret.pk])).status_code == 404

@@ -4,8 +4,8 @@ message page, from our own access-checked view."""
 import pytest
 from allauth.account.models import EmailAddress as AllauthEmail
 
-from mailsync import services
 from mailsync.models import Message
+from mailsync.sync.run import account_sync
 from tests.browser.conftest import sign_in
 from tests.mailsync.test_inline_images import LOGO, related_mail
 from tests.mailsync.test_mail_views import mailbox
@@ -33,7 +33,7 @@ def test_an_inline_logo_loads_in_the_message_frame(page, dovecot, alice):
             images=[("logo@acme.com", "image/png", LOGO)],
         ),
     )
-    assert services.account_sync(account=account).error is None
+    assert account_sync(account=account).error is None
     message = Message.objects.get(message_id="logo-b@acme.com")
 
     sign_in(page, "alice@ourco.example")

@@ -6,8 +6,8 @@ from allauth.account.models import EmailAddress as AllauthEmail
 
 from crm import services as crm
 from crm.models import Company, Contact
-from mailsync import services
 from mailsync.models import Message
+from mailsync.sync.run import account_sync
 from tests.browser.conftest import sign_in
 from tests.factories import DealFactory
 from tests.mailsync.test_mail_views import mail, mailbox
@@ -45,7 +45,7 @@ def test_a_rep_reads_mail_on_a_contact_and_removes_a_thread_from_a_deal(page, do
         "INBOX",
         mail(subject="Quote please", body="plain", message_id="<b1@acme.com>", html=HOSTILE),
     )
-    assert services.account_sync(account=account).error is None
+    assert account_sync(account=account).error is None
     message = Message.objects.get(message_id="b1@acme.com")
 
     sign_in(page, "alice@ourco.example")
@@ -77,7 +77,7 @@ def test_a_rep_reads_mail_on_a_contact_and_removes_a_thread_from_a_deal(page, do
             in_reply_to="<b1@acme.com>",
         ),
     )
-    assert services.account_sync(account=account).error is None
+    assert account_sync(account=account).error is None
     page.goto(deal.get_absolute_url())
     assert "Quote please" not in page.locator("section.mail").inner_text()
     page.goto(ann.get_absolute_url())

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from mailsync.errors import code_info
 from mailsync.models import MailAccount
-from mailsync.stages import IMAP_STAGES, SMTP_STAGES
+from mailsync.transport.stages import IMAP_STAGES, SMTP_STAGES
 from tests.browser.conftest import sign_in
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]

@@ -4,6 +4,8 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
+from mailsync.sync.run import account_sync
+
 
 def make_message(
     *,
@@ -39,10 +41,10 @@ def make_message(
 
 def deliver(dovecot, mail_user, account, **kwargs):
     """Put a message in the Inbox, sync, and return it as stored."""
-    from mailsync import services
+
     from mailsync.models import Message
 
     dovecot.append(mail_user.login, "INBOX", make_message(**kwargs))
-    result = services.account_sync(account=account)
+    result = account_sync(account=account)
     assert result.error is None, result
     return Message.objects.get(message_id=kwargs["message_id"].strip("<>"))

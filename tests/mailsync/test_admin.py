@@ -10,7 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.html import escape
 
-from mailsync import services
+from mailsync.accounts import services as account_services
+from mailsync.accounts.services import account_disconnect
 from mailsync.models import MailAccount, MailFolder, Message, SkipEntry, SyncRun
 from tests.factories import UserFactory
 
@@ -213,7 +214,9 @@ def test_actions_call_the_services(
     op_client, rows, monkeypatch, django_capture_on_commit_callbacks
 ):
     calls = []
-    monkeypatch.setattr(services, "enqueue_sync", lambda account_id: calls.append(account_id))
+    monkeypatch.setattr(
+        account_services, "enqueue_sync", lambda account_id: calls.append(account_id)
+    )
     first, second, third = rows
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -233,7 +236,7 @@ def test_actions_call_the_services(
     assert first.status == MailAccount.Status.DISABLED and first.next_sync_at is None
 
     calls.clear()
-    services.account_disconnect(account=second)
+    account_disconnect(account=second)
     with django_capture_on_commit_callbacks(execute=True):
         response = _act(op_client, "enable", [first, second])
     first.refresh_from_db()

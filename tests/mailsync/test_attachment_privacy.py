@@ -14,8 +14,8 @@ from django.test import Client, override_settings
 from django.urls import Resolver404, clear_url_caches, resolve
 
 import crm.urls
-from mailsync import services
 from mailsync.models import Attachment
+from mailsync.sync.run import account_sync
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +42,7 @@ def stored(dovecot, mail_user, account):
         dovecot.append(
             mail_user.login, "INBOX", mail_with_attachment(filename="invoice.html", data=PAGE)
         )
-    result = services.account_sync(account=account)
+    result = account_sync(account=account)
     assert result.error is None, result
     attachments = list(Attachment.objects.filter(filename="invoice.html").order_by("pk"))
     assert len(attachments) == 2

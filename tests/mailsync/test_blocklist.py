@@ -4,8 +4,9 @@ sender, date, the block); removing the entry fetches it again from the server.""
 import pytest
 from django.urls import reverse
 
-from mailsync import blocking, services
 from mailsync.models import BlockEntry, MailAccount, Message, MessageLink, MessageRaw, SkipEntry
+from mailsync.routing import blocking
+from mailsync.sync.run import account_sync
 from tests.mailsync.mail import deliver, make_message
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +48,7 @@ def test_blocking_an_address_keeps_its_mail_out_and_removing_brings_it_back(
     dovecot.append(
         mail_user.login, "INBOX", make_message(sender="ann@acme.com", message_id="<b2@acme.com>")
     )
-    result = services.account_sync(account=account)
+    result = account_sync(account=account)
     assert result.skipped == {"blocked": 1} and result.imported == 0
     assert stored("<b2@acme.com>") is None  # not imported: nothing but the ledger row
     new_row = blocked_rows(account).get(uid=2)
@@ -85,7 +86,7 @@ def test_blocking_a_domain(
             sender="someone@else.example", cc=["ann@acme.com"], message_id="<d2@else.example>"
         ),
     )
-    services.account_sync(account=account)
+    account_sync(account=account)
     assert stored("<d2@else.example>") is None  # a recipient is enough
     assert blocked_rows(account).count() == 2
     assert "acme.com" in blocked_rows(account).get(uid=2).detail

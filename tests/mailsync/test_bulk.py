@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mailsync import bulk
+from mailsync.ingest import bulk
 from mailsync.models import MailFolder, Message, MessageRaw, Participant, Sighting, Thread
 
 pytestmark = pytest.mark.django_db

@@ -7,9 +7,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from crm.models import Contact, Lead
-from mailsync import services
-from mailsync.candidates import split_name
 from mailsync.models import Message
+from mailsync.selectors.candidates import split_name
+from mailsync.sync.run import account_sync
 from tests.mailsync.mail import make_message
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +22,7 @@ def put(dovecot, mail_user, **kwargs):
 
 
 def sync(account):
-    result = services.account_sync(account=account)
+    result = account_sync(account=account)
     assert result.error is None, result
 
 

@@ -2,18 +2,18 @@
 
 import pytest
 
-from mailsync import services
-from mailsync.imap import Server, check_imap
+from mailsync.accounts.services import ConnectionSettings, account_connect, connection_check
 from mailsync.models import MailAccount
-from mailsync.smtp import check_smtp
-from mailsync.stages import IMAP_STAGES, SMTP_STAGES
+from mailsync.transport.imap import Server, check_imap
+from mailsync.transport.smtp import check_smtp
+from mailsync.transport.stages import IMAP_STAGES, SMTP_STAGES
 
 pytestmark = pytest.mark.django_db
 
 
 def conn_for(dovecot, smtpd, user, *, imap_security="ssl", smtp_security="ssl", password=None):
     smtpd.add_user(user.login, user.password)
-    return services.ConnectionSettings(
+    return ConnectionSettings(
         email=user.login,
         login=user.login,
         password=password or user.password,
@@ -43,14 +43,14 @@ def test_every_stage_passes_with_implicit_tls_and_with_starttls(
     conn = conn_for(
         dovecot, smtpd, mail_user, imap_security=imap_security, smtp_security=smtp_security
     )
-    account, results = services.account_connect(user=alice, conn=conn)
+    account, results = account_connect(user=alice, conn=conn)
     assert [r.stage for r in results] == IMAP_STAGES + SMTP_STAGES
     assert all(r.ok for r in results), results
     assert account.email == mail_user.login and account.status == MailAccount.Status.CONNECTED
 
 
 def test_the_password_is_encrypted_at_rest(dovecot, smtpd, mail_user, alice):
-    account, _ = services.account_connect(user=alice, conn=conn_for(dovecot, smtpd, mail_user))
+    account, _ = account_connect(user=alice, conn=conn_for(dovecot, smtpd, mail_user))
     stored = MailAccount.objects.values_list("secret_ciphertext", flat=True).get()
     assert mail_user.password not in stored
     assert MailAccount.objects.get().secret == mail_user.password
@@ -58,7 +58,7 @@ def test_the_password_is_encrypted_at_rest(dovecot, smtpd, mail_user, alice):
 
 def test_a_wrong_password_saves_nothing_and_says_so(dovecot, smtpd, mail_user, alice):
     conn = conn_for(dovecot, smtpd, mail_user, password="wrong")
-    account, results = services.account_connect(user=alice, conn=conn)
+    account, results = account_connect(user=alice, conn=conn)
     failed = failure(results)
     assert (failed.stage, failed.code) == ("imap_login", "imap_auth_failed")
     assert "AUTHENTICATIONFAILED" in failed.detail or "failed" in failed.detail.lower()
@@ -69,7 +69,7 @@ def test_a_wrong_smtp_password_stops_at_smtp_login(dovecot, smtpd, mail_user):
     smtpd.add_user(mail_user.login, "another")
     conn = conn_for(dovecot, smtpd, mail_user)
     smtpd.add_user(mail_user.login, "another")
-    failed = failure(list(services.connection_check(conn)))
+    failed = failure(list(connection_check(conn)))
     assert (failed.stage, failed.code) == ("smtp_login", "smtp_auth_failed")
     assert failed.detail.startswith("535")
 
@@ -109,7 +109,7 @@ def test_a_pinned_certificate_is_trusted_and_only_that_one(tls_self_signed):
     import socket
     import ssl
 
-    from mailsync.tls import fingerprint
+    from mailsync.transport.tls import fingerprint
 
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE

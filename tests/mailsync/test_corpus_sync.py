@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from mailsync import services
 from mailsync.models import MailAccount, Message, Sighting, SkipEntry
+from mailsync.sync.run import account_sync
 from tests.mailsync.corpora import all_corpus_messages, catalog
 
 pytestmark = pytest.mark.django_db
@@ -99,7 +99,7 @@ def test_the_whole_corpus_syncs_without_stopping(dovecot, mail_user, alice, sett
     )
     account.secret = mail_user.password
     account.save()
-    result = services.account_sync(account=account)
+    result = account_sync(account=account)
 
     assert result.error is None, result
     assert (result.imported, result.duplicates, result.skipped) == (IMPORTED, DUPLICATES, SKIPPED)

@@ -8,8 +8,9 @@ from django.test.utils import CaptureQueriesContext
 
 from crm import services as crm
 from crm.models import Contact
-from mailsync import selectors, services
 from mailsync.models import Message, Thread, ThreadDealChoice
+from mailsync.selectors.deal_queue import deal_choices_waiting_count
+from mailsync.sync.run import account_sync
 from tests.factories import DealFactory
 from tests.mailsync.mail import make_message
 from tests.mailsync.test_mail_views import mailbox
@@ -21,7 +22,7 @@ QUEUE = "/mail/deals-to-choose/"
 
 def sync(dovecot, account, **kwargs) -> Message:
     dovecot.append(account.login, "INBOX", make_message(**kwargs))
-    result = services.account_sync(account=account)
+    result = account_sync(account=account)
     assert result.error is None, result
     return Message.objects.get(message_id=kwargs["message_id"].strip("<>"))
 
@@ -107,7 +108,7 @@ def test_choosing_from_the_queue_puts_the_thread_on_the_deal_and_empties_the_que
     page = client.get(QUEUE).content.decode()
     assert "The thread is on Upgrade" in page
     assert "No thread is waiting for a deal." in page and "Which contract?" not in page
-    assert selectors.deal_choices_waiting_count(user=alice) == 0
+    assert deal_choices_waiting_count(user=alice) == 0
 
 
 def test_the_top_bar_counts_waiting_threads_and_shows_nothing_when_there_are_none(
@@ -140,7 +141,7 @@ def test_charlie_can_neither_see_nor_choose_alices_waiting_thread(client, alices
     client.force_login(charlie)
     assert "Which contract?" not in client.get(QUEUE).content.decode()
     assert "Deals to choose" not in client.get("/").content.decode()
-    assert selectors.deal_choices_waiting_count(user=charlie) == 0
+    assert deal_choices_waiting_count(user=charlie) == 0
     response = client.post(
         f"/mail/threads/{message.thread_id}/deal/", {"deal": renewal.pk, "next": QUEUE}
     )
@@ -166,14 +167,14 @@ def test_a_teammate_sees_what_the_mailbox_shares_and_nothing_of_a_private_thread
     Thread.objects.filter(pk=message.thread_id).update(visibility="private")
     text = client.get(QUEUE).content.decode()
     assert f"/mail/threads/{message.thread_id}/deal/" not in text
-    assert selectors.deal_choices_waiting_count(user=bob) == 0
+    assert deal_choices_waiting_count(user=bob) == 0
     client.force_login(alice)  # her own mail: always all of it
     assert "Secret-ish" in client.get(QUEUE).content.decode()
 
 
 def test_the_top_bar_count_is_one_query(alices_thread, alice, django_assert_num_queries):
     with django_assert_num_queries(1):
-        assert selectors.deal_choices_waiting_count(user=alice) == 1
+        assert deal_choices_waiting_count(user=alice) == 1
 
 
 def test_the_queue_page_costs_the_same_queries_for_1_or_10_threads(
@@ -194,8 +195,8 @@ def test_the_queue_page_costs_the_same_queries_for_1_or_10_threads(
                 message_id=f"<many{n}@acme.com>",
             ),
         )
-    assert services.account_sync(account=account).error is None
-    assert selectors.deal_choices_waiting_count(user=alice) == 10
+    assert account_sync(account=account).error is None
+    assert deal_choices_waiting_count(user=alice) == 10
     with django_assert_max_num_queries(len(one)):
         text = client.get(QUEUE).content.decode()
     assert "Question 8" in text and "colleague8@acme.com" in text

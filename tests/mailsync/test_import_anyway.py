@@ -4,8 +4,9 @@ from the server (read-only), stored in full, linked, and taken out of the ledger
 import pytest
 from django.urls import reverse
 
-from mailsync import services
 from mailsync.models import Message, SkipEntry
+from mailsync.selectors.messages import raw_bytes
+from mailsync.sync.run import account_sync
 from tests.mailsync.mail import make_message
 
 pytestmark = pytest.mark.django_db
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 def skipped(dovecot, mail_user, account, **kwargs):
     dovecot.append(mail_user.login, "INBOX", make_message(**kwargs))
-    result = services.account_sync(account=account)
+    result = account_sync(account=account)
     assert result.error is None and result.skipped, result
     return SkipEntry.objects.get(account=account)
 
@@ -63,7 +64,7 @@ def test_an_oversized_message_is_fetched_whole_past_the_size_limit(
 
     message = Message.objects.get()
     assert not message.headers_only and len(message.text) >= 5000
-    assert len(services.raw_bytes(message)) > 5000  # the whole raw message now, not the headers
+    assert len(raw_bytes(message)) > 5000  # the whole raw message now, not the headers
     assert not SkipEntry.objects.exists()
 
 

@@ -11,8 +11,8 @@ from email.utils import format_datetime
 
 import pytest
 
-from mailsync import views_mail
 from mailsync.models import Attachment, Message, Thread
+from mailsync.views import mail as views_mail
 from tests.mailsync.test_mail_views import deliver, mail, mailbox
 
 pytestmark = pytest.mark.django_db
@@ -217,7 +217,7 @@ def test_a_protocol_relative_image_is_held_until_show_images(client, dovecot, al
 
 
 def test_sanitize_html_holds_protocol_relative_images_like_other_remote_ones():
-    from mailsync.parsing import sanitize_html
+    from mailsync.views.html import sanitize_html
 
     for src in ("//evil.example/x.png", " //evil.example/x.png", "\t//evil.example/x.png"):
         html = f'<img src="{src}">'
@@ -230,7 +230,7 @@ def test_sanitize_html_holds_protocol_relative_images_like_other_remote_ones():
 
 
 def test_sanitize_html_rewrites_known_cids_and_blocks_the_others():
-    from mailsync.parsing import sanitize_html
+    from mailsync.views.html import sanitize_html
 
     urls = {"logo@acme.com": "/mail/attachments/7/inline/t/"}
     html = '<img src="cid:Logo@Acme.com"><img src="cid:%3Clogo@acme.com%3E"><img src="cid:x@y">'

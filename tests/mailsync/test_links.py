@@ -5,8 +5,8 @@ import pytest
 
 from crm import services as crm
 from crm.models import Company, Contact, Deal, Lead
-from mailsync import links
 from mailsync.models import LinkRemoval, Message, MessageLink, ThreadDealChoice
+from mailsync.routing import links
 from tests.factories import DealFactory
 from tests.mailsync.mail import deliver
 

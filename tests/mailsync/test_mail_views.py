@@ -11,8 +11,8 @@ from django.test.utils import CaptureQueriesContext
 
 from crm import services as crm
 from crm.models import Company, Contact
-from mailsync import services
 from mailsync.models import Attachment, MailAccount, Message, Thread
+from mailsync.sync.run import account_sync
 from tests.factories import DealFactory
 from tests.mailsync.fixtures import unique_login
 
@@ -65,7 +65,7 @@ def mail(*, subject, body, message_id, attachment=None, html="", in_reply_to="",
 
 def deliver(dovecot, account, raw: bytes) -> None:
     dovecot.append(account.login, "INBOX", raw)
-    result = services.account_sync(account=account)
+    result = account_sync(account=account)
     assert result.error is None, result
 
 
@@ -299,7 +299,7 @@ def test_the_record_mail_section_costs_the_same_queries_for_5_or_40_messages(
         dovecot.append(
             account.login, "INBOX", mail(subject=f"S{n}", body="b", message_id=f"<q{n}@acme.com>")
         )
-    services.account_sync(account=account)
+    account_sync(account=account)
     client.force_login(alice)
     with CaptureQueriesContext(connection) as five:
         assert client.get(ann.get_absolute_url()).status_code == 200
@@ -315,7 +315,7 @@ def test_the_record_mail_section_costs_the_same_queries_for_5_or_40_messages(
                 in_reply_to=f"<q{n % 5}@acme.com>" if n % 3 else "",
             ),
         )
-    services.account_sync(account=account)
+    account_sync(account=account)
     assert Message.objects.count() == 40
     with django_assert_max_num_queries(len(five)):
         response = client.get(ann.get_absolute_url())

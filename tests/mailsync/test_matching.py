@@ -1,6 +1,6 @@
 """matching.decide(): which records a message belongs to. Pure: no database."""
 
-from mailsync.matching import (
+from mailsync.routing.matching import (
     ADDRESS,
     CHOSEN,
     DOMAIN,
@@ -95,7 +95,7 @@ def test_removing_one_of_two_open_deals_leaves_the_other():
 
 
 def test_reply_prefixes_in_several_languages():
-    from mailsync.matching import is_reply, subject_key
+    from mailsync.routing.matching import is_reply, subject_key
 
     for subject in [
         "Re: Quote",

@@ -16,8 +16,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from mailsync import parsing
-from mailsync.parsing import (
+from mailsync.mime import parsing
+from mailsync.mime.parsing import (
     Address,
     ParseError,
     content_hash,
@@ -26,8 +26,8 @@ from mailsync.parsing import (
     message_key,
     parse_headers_only,
     parse_message,
-    sanitize_html,
 )
+from mailsync.views.html import sanitize_html
 from tests.mailsync.corpora import (  # noqa: E402
     corpora,
     corpus_file,

@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
-from mailsync import services
-from mailsync.hosts import is_public
-from mailsync.imap import Server, check_imap
-from mailsync.smtp import check_smtp
+from mailsync.sync.run import account_sync
+from mailsync.transport.hosts import is_public
+from mailsync.transport.imap import Server, check_imap
+from mailsync.transport.smtp import check_smtp
 from tests.mailsync.servers import LineServer
 
 pytestmark = pytest.mark.django_db
@@ -148,7 +148,7 @@ def test_the_sync_looks_the_name_up_once_and_connects_only_where_it_checked(
     account.save()
 
     with network.record():
-        result = services.account_sync(account=account)
+        result = account_sync(account=account)
 
     assert result.error is None, result.error
     assert network.lookups == ["localhost"]
@@ -190,7 +190,7 @@ def test_smtp_is_refused_the_same_way(private_hosts_refused, smtpd):
 
 
 def test_the_sync_is_refused_too(private_hosts_refused, account):
-    result = services.account_sync(account=account)
+    result = account_sync(account=account)
     assert result.error.code == "host_not_allowed"
 
 
@@ -218,7 +218,7 @@ def test_an_ssh_banner_is_never_shown_by_the_imap_test(ssh_server):
 def test_an_ssh_banner_is_never_shown_by_the_sync(account, ssh_server):
     account.imap_port, account.imap_security = ssh_server.port, "starttls"
     account.save()
-    result = services.account_sync(account=account)
+    result = account_sync(account=account)
     assert "SSH" not in result.error.server_words, result.error.server_words
 
 
@@ -229,7 +229,7 @@ def test_the_greeting_of_something_that_is_not_imap_is_never_shown_by_the_sync(a
     try:
         account.imap_port, account.imap_security = server.port, "starttls"
         account.save()
-        result = services.account_sync(account=account)
+        result = account_sync(account=account)
     finally:
         server.stop()
     assert result.error.server_words == "the server on this port does not speak IMAP"
@@ -238,7 +238,7 @@ def test_the_greeting_of_something_that_is_not_imap_is_never_shown_by_the_sync(a
 def test_a_pop3_greeting_is_recognised_and_not_shown_by_the_sync(account, pop3_server):
     account.imap_port, account.imap_security = pop3_server.port, "starttls"
     account.save()
-    result = services.account_sync(account=account)
+    result = account_sync(account=account)
     assert result.error.code == "pop3_not_supported"
     assert result.error.server_words == "the server on this port speaks POP3, not IMAP"
 

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from mailsync import services
-from mailsync.imap import ImapSession, Server
 from mailsync.models import MailAccount
+from mailsync.sync.run import account_sync
+from mailsync.transport.imap import ImapSession, Server
 from tests.mailsync.mail import make_message
 
 pytestmark = pytest.mark.django_db
@@ -64,7 +64,7 @@ def test_the_sync_examines_folders_and_sends_no_command_that_changes_the_mailbox
     account.save()
     dovecot_plain.rawlog_clear(login)
 
-    result = services.account_sync(account=account)
+    result = account_sync(account=account)
 
     assert result.error is None and result.imported == 2 and result.skipped, result
     commands = dovecot_plain.commands(login)  # the whole session after LOGIN

@@ -9,7 +9,8 @@ from django.urls import reverse
 
 from crm import services as crm
 from crm.models import Company, CompanyDomain, Contact, Lead
-from mailsync import links, services
+from mailsync.routing import links
+from mailsync.sync.run import account_sync
 from tests.mailsync.mail import deliver, make_message
 
 pytestmark = pytest.mark.django_db
@@ -144,7 +145,7 @@ def test_linking_a_new_domain_costs_the_same_queries_for_two_messages_or_ten(
                 "INBOX",
                 make_message(sender=f"p{n}@{domain}", message_id=f"<{n}@{domain}>"),
             )
-        assert services.account_sync(account=account).error is None
+        assert account_sync(account=account).error is None
         company = crm.company_save(company=Company(name=domain, owner=alice), actor=alice)
         CompanyDomain.objects.bulk_create([CompanyDomain(company=company, domain=domain)])
         with CaptureQueriesContext(connection) as queries:

@@ -4,10 +4,10 @@ Dovecot whose folders carry no \\Sent flag (`dovecot_plain`)."""
 
 import pytest
 
-from mailsync import services
-from mailsync.imap import Server, check_imap, connect, discover_folders, logout
 from mailsync.models import MailAccount, Message
-from mailsync.stages import IMAP_STAGES
+from mailsync.sync.run import account_sync
+from mailsync.transport.imap import Server, check_imap, connect, discover_folders, logout
+from mailsync.transport.stages import IMAP_STAGES
 from tests.mailsync.mail import make_message
 
 pytestmark = pytest.mark.django_db
@@ -93,7 +93,7 @@ def test_the_sync_imports_the_sent_mail_of_a_folder_found_by_its_name(
     )
     account = plain_account(dovecot_plain, plain_user, alice)
 
-    result = services.account_sync(account=account)
+    result = account_sync(account=account)
 
     assert result.error is None and result.imported == 1, result
     sent = account.folders.get(role="sent")
@@ -124,7 +124,7 @@ def test_without_any_sent_folder_the_sync_stops_and_waits_for_the_rep(
     dovecot_plain.append(plain_user.login, "INBOX", make_message(subject="Never read"))
     account = plain_account(dovecot_plain, plain_user, alice)
 
-    result = services.account_sync(account=account)
+    result = account_sync(account=account)
 
     assert result.error is not None and result.error.code == "sent_folder_not_found", result
     account.refresh_from_db()

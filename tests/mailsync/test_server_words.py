@@ -5,10 +5,10 @@ limit. (No Sent folder at all, sent_folder_not_found: test_sent_by_name.py.)"""
 
 import pytest
 
-from mailsync import services
-from mailsync.imap import Server, check_imap
 from mailsync.models import Message, SkipEntry
-from mailsync.smtp import check_smtp
+from mailsync.sync.run import account_sync
+from mailsync.transport.imap import Server, check_imap
+from mailsync.transport.smtp import check_smtp
 from tests.mailsync.mail import make_message
 
 pytestmark = pytest.mark.django_db
@@ -90,7 +90,7 @@ def test_a_microsoft_mailbox_with_imap_turned_off_is_told_so_by_the_sync(
     account.imap_host, account.imap_port = refusing.host, refusing.port
     account.save()
 
-    result = services.account_sync(account=account)
+    result = account_sync(account=account)
 
     assert result.error.code == "imap_disabled", result.error
 
@@ -135,7 +135,7 @@ def test_a_message_over_the_size_limit_is_kept_as_headers_with_a_ledger_entry(
     uid = dovecot.append(mail_user.login, "INBOX", big)
     size = len(big.replace(b"\n", b"\r\n"))  # as the server counts it (RFC822.SIZE)
 
-    result = services.account_sync(account=account)
+    result = account_sync(account=account)
 
     assert result.error is None and result.skipped == {"oversized": 1}, result
     message = Message.objects.get()

@@ -4,15 +4,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mailsync import services
+from mailsync.accounts.services import account_disconnect
 from mailsync.models import MailAccount, MailFolder, Message, Participant, Sighting, SkipEntry
+from mailsync.selectors.due import accounts_due
+from mailsync.selectors.messages import raw_bytes
+from mailsync.sync.run import account_claim, account_release, account_sync
 from tests.mailsync.mail import make_message
 
 pytestmark = pytest.mark.django_db
 
 
 def sync(account):
-    result = services.account_sync(account=account)
+    result = account_sync(account=account)
     account.refresh_from_db()
     return result
 
@@ -90,7 +93,7 @@ def test_a_message_is_parsed_into_participants_bodies_and_a_thread(dovecot, mail
     roles = set(Participant.objects.filter(message=quote).values_list("role", "address"))
     assert ("cc", "carol@customer.example") in roles and ("to", "alice@ourco.example") in roles
     assert "Tuesday" in quote.text and quote.snippet
-    assert b"Subject: Quote" in services.raw_bytes(quote)
+    assert b"Subject: Quote" in raw_bytes(quote)
 
 
 def test_the_same_message_in_inbox_and_sent_is_stored_once(dovecot, mail_user, account):
@@ -131,7 +134,7 @@ def test_more_than_100_recipients_keeps_headers_and_says_why(
             "bob@customer.example",
         )
         assert "101 recipients" in skip.detail
-        assert message.text == "" and services.raw_bytes(message)  # the raw message is kept
+        assert message.text == "" and raw_bytes(message)  # the raw message is kept
     else:
         assert result.imported == 1 and not SkipEntry.objects.exists()
 
@@ -199,25 +202,25 @@ def test_a_temporary_failure_is_retried_with_backoff(account, closed_port):
 
 
 def test_two_workers_never_sync_one_account_at_once(account):
-    token = services.account_claim(account=account)
+    token = account_claim(account=account)
     assert token
-    assert services.account_sync(account=account).claimed is False
-    services.account_release(account=account, token=token)
-    assert services.account_claim(account=account)
+    assert account_sync(account=account).claimed is False
+    account_release(account=account, token=token)
+    assert account_claim(account=account)
 
 
 def test_disconnecting_removes_the_secret_and_keeps_the_mail(dovecot, mail_user, account):
     dovecot.append(mail_user.login, "INBOX", make_message())
     sync(account)
-    services.account_disconnect(account=account)
+    account_disconnect(account=account)
     account.refresh_from_db()
     assert account.secret_ciphertext == "" and account.status == "disconnected"
     assert Message.objects.count() == 1
-    assert account not in services.accounts_due()
+    assert account not in accounts_due()
 
 
 def test_status_reports_folders_and_counts(dovecot, mail_user, account):
-    from mailsync.selectors import account_status
+    from mailsync.selectors.status import account_status
 
     dovecot.append(mail_user.login, "INBOX", make_message())
     dovecot.append(
@@ -236,7 +239,7 @@ def test_batches_are_bounded_by_bytes_as_well_as_count(dovecot, mail_user, accou
     for i in range(5):
         dovecot.append(mail_user.login, "INBOX", make_message(subject=f"m{i}", body="x" * 1200))
     seen = []
-    services.account_sync(account=account, progress=lambda role, done, total: seen.append(done))
+    account_sync(account=account, progress=lambda role, done, total: seen.append(done))
     assert Message.objects.count() == 5
     assert len(seen) >= 3 and seen[-1] == 5  # several transactions, not one of five
 

@@ -7,16 +7,18 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from mailsync import services
+from mailsync.accounts.services import account_disable, account_disconnect
 from mailsync.models import MailAccount, Message, Sighting, SyncRun
-from mailsync.selectors import account_status
+from mailsync.selectors.due import accounts_due
+from mailsync.selectors.status import account_status
+from mailsync.sync.run import account_claim, account_sync
 from tests.mailsync.mail import make_message
 
 pytestmark = pytest.mark.django_db
 
 
 def sync(account, **kwargs):
-    result = services.account_sync(account=account, **kwargs)
+    result = account_sync(account=account, **kwargs)
     account.refresh_from_db()
     return result
 
@@ -25,16 +27,16 @@ def test_an_account_a_dead_worker_left_syncing_is_due_again_once_its_claim_is_st
     account, settings
 ):
     settings.MAILSYNC_STALE_CLAIM_SECONDS = 60
-    token = services.account_claim(account=account)
+    token = account_claim(account=account)
     SyncRun.objects.create(account=account)  # the run of the worker that then died
     account.refresh_from_db()
     assert account.status == "syncing"
-    assert account not in services.accounts_due()  # the claim is live
+    assert account not in accounts_due()  # the claim is live
 
     MailAccount.objects.filter(pk=account.pk).update(
         sync_claimed_at=timezone.now() - timedelta(seconds=61)
     )
-    assert account in services.accounts_due()
+    assert account in accounts_due()
     result = sync(account)
 
     assert result.claimed and result.error is None, result
@@ -47,16 +49,16 @@ def test_an_account_a_dead_worker_left_syncing_is_due_again_once_its_claim_is_st
 @pytest.mark.parametrize("how", ["disabled", "disconnected"])
 def test_a_queued_sync_never_brings_back_a_disabled_or_disconnected_account(account, how):
     if how == "disabled":
-        services.account_disable(account=account)
+        account_disable(account=account)
     else:
-        services.account_disconnect(account=account)
+        account_disconnect(account=account)
 
     result = sync(account)  # the job that was queued before
 
     assert result.claimed is False
     assert account.status == how and account.error_code == ""
     assert not SyncRun.objects.exists()  # no sign-in was even tried
-    assert account not in services.accounts_due()
+    assert account not in accounts_due()
 
 
 def test_disabling_during_a_sync_stops_it_and_keeps_it_disabled(
@@ -68,7 +70,7 @@ def test_disabling_during_a_sync_stops_it_and_keeps_it_disabled(
 
     def an_operator_disables_it(role, done, total):
         if done == 2:
-            services.account_disable(account=MailAccount.objects.get(pk=account.pk))
+            account_disable(account=MailAccount.objects.get(pk=account.pk))
 
     result = sync(account, progress=an_operator_disables_it)
 
@@ -128,7 +130,7 @@ def test_widening_the_history_imports_the_older_mail_once(dovecot, mail_user, ac
 
 
 def test_mail_sync_on_a_disabled_account_says_so_and_fails(account, capsys):
-    services.account_disable(account=account)
+    account_disable(account=account)
     with pytest.raises(SystemExit) as exit_:
         call_command("mail_sync", account.email)
     assert exit_.value.code == 1

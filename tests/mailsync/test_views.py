@@ -8,12 +8,14 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.html import escape
 
+from mailsync.accounts.forms import MailboxForm, clean_host
+from mailsync.accounts.presets import preset_for
+from mailsync.accounts.services import account_disable
 from mailsync.errors import code_info
-from mailsync.forms import MailboxForm, clean_host
 from mailsync.models import MailAccount, MailFolder, Message, SkipEntry
-from mailsync.presets import preset_for
-from mailsync.stages import IMAP_STAGES, SMTP_STAGES
-from mailsync.views import STAGE_LABELS
+from mailsync.sync.run import account_sync
+from mailsync.transport.stages import IMAP_STAGES, SMTP_STAGES
+from mailsync.views.mailbox import STAGE_LABELS
 from tests.mailsync.mail import make_message
 
 pytestmark = pytest.mark.django_db
@@ -248,10 +250,9 @@ def test_sync_now_syncs_the_mailbox(
 def test_disconnecting_keeps_the_mail_and_forgets_the_password(
     alice_client, account, dovecot, mail_user
 ):
-    from mailsync import services
 
     dovecot.append(mail_user.login, "INBOX", make_message(subject="Keep me"))
-    services.account_sync(account=account)
+    account_sync(account=account)
     page = alice_client.get(f"{URL}disconnect/").content.decode()
     assert "Mail already in the CRM stays" in page and account.email in page
 
@@ -270,9 +271,8 @@ def test_disconnecting_keeps_the_mail_and_forgets_the_password(
 def test_a_disabled_mailbox_stays_disabled_until_an_operator_enables_it(
     alice_client, account, dovecot, smtpd, mail_user
 ):
-    from mailsync import services
 
-    services.account_disable(account=account)
+    account_disable(account=account)
     page = alice_client.get(URL, {"change": "1"}).content.decode()
     assert 'badge status-disabled">Disabled<' in page and "Change settings" not in page
     assert "Sync now" not in page

@@ -3,9 +3,9 @@ import sys
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from mailsync import services
-from mailsync.imap import Server
+from mailsync.accounts.services import ConnectionSettings, account_connect
 from mailsync.management.commands._output import error_line, stage_line
+from mailsync.transport.imap import Server
 
 
 class Command(BaseCommand):
@@ -44,7 +44,7 @@ class Command(BaseCommand):
         password = sys.stdin.readline().rstrip("\r\n")
         if not password:
             raise CommandError("no password on standard input")
-        conn = services.ConnectionSettings(
+        conn = ConnectionSettings(
             email=options["email"],
             login=options["login"] or options["email"],
             password=password,
@@ -52,7 +52,7 @@ class Command(BaseCommand):
             smtp=Server(options["smtp_host"], options["smtp_port"], options["smtp_security"]),
             history_days=options["history_days"],
         )
-        account, results = services.account_connect(user=user, conn=conn)
+        account, results = account_connect(user=user, conn=conn)
         for result in results:
             self.stdout.write(stage_line(result))
         if account is None:

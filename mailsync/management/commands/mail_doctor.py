@@ -3,7 +3,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from mailsync import services
+from mailsync.accounts.services import ConnectionSettings, connection_check
 from mailsync.errors import code_info
 from mailsync.management.commands._output import error_line, stage_line
 from mailsync.models import MailAccount
@@ -22,8 +22,8 @@ class Command(BaseCommand):
             raise CommandError(f"no mail account {address!r}")
         if not account.secret_ciphertext:
             raise CommandError(f"{address} is disconnected: its password was removed")
-        conn = services.ConnectionSettings.from_account(account)
-        results = list(services.connection_check(conn))
+        conn = ConnectionSettings.from_account(account)
+        results = list(connection_check(conn))
         failed = next((r for r in results if not r.ok), None)
         if options["json"]:
             payload = {

@@ -3,7 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from mailsync.models import MailAccount
-from mailsync.selectors import account_status
+from mailsync.selectors.status import account_status
 
 
 class Command(BaseCommand):

@@ -2,9 +2,9 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from mailsync import services
 from mailsync.management.commands._output import error_line
 from mailsync.models import MailAccount
+from mailsync.sync.run import account_sync
 
 
 class Command(BaseCommand):
@@ -35,7 +35,7 @@ class Command(BaseCommand):
                     'accounts, action "Enable") before it syncs again'
                 )
                 continue
-            result = services.account_sync(account=account, progress=self._progress)
+            result = account_sync(account=account, progress=self._progress)
             self.stdout.write("")
             if not result.claimed:
                 self.stdout.write("  another worker is syncing this account right now")

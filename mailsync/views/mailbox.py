@@ -21,13 +21,22 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
-from mailsync import selectors, services
+from mailsync.accounts.forms import SERVER_FIELDS, MailboxForm
+from mailsync.accounts.presets import preset_for
+from mailsync.accounts.services import (
+    ConnectionSettings,
+    account_disconnect,
+    account_request_sync,
+    account_save,
+    account_set_sharing,
+    connection_check,
+)
 from mailsync.errors import CATALOG, CONNECTION, DELIVERY, MISSING, MailError, code_info
-from mailsync.forms import SERVER_FIELDS, MailboxForm
+from mailsync.mime.parsing import ParseError
 from mailsync.models import MailAccount, SkipEntry
-from mailsync.parsing import ParseError
-from mailsync.presets import preset_for
-from mailsync.stages import IMAP_STAGES, SMTP_STAGES, StageResult
+from mailsync.selectors.status import account_status, skip_entries_for
+from mailsync.sync.refetch import FULL_IMPORT_CODES, NotOnServer, skipped_import_in_full
+from mailsync.transport.stages import IMAP_STAGES, SMTP_STAGES, StageResult
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +115,7 @@ def _connect_page(request, form: MailboxForm, *, account=None, preset=None, stat
 
 
 def _status_context(account: MailAccount) -> dict:
-    status = selectors.account_status(account=account)
+    status = account_status(account=account)
     skipped = [
         {"code": code, "title": code_info(code).title, "count": count}
         for code, count in sorted(status["skipped"].items())
@@ -209,7 +218,7 @@ def mailbox_connect(request):
     user = request.user
 
     def save():
-        services.account_save(user=user, conn=conn)
+        account_save(user=user, conn=conn)
 
     return _stream_check(
         request,
@@ -228,7 +237,7 @@ def mailbox_test(request):
     if not account.secret_ciphertext:
         messages.error(request, _("Connect your mailbox first."))
         return redirect("mailsync:mailbox")
-    conn = services.ConnectionSettings.from_account(account)
+    conn = ConnectionSettings.from_account(account)
     return _stream_check(request, conn, title=_("Connection test"))
 
 
@@ -240,11 +249,11 @@ def mailbox_skipped(request):
     if account is None:
         raise Http404
     code = request.GET.get("code", "")
-    entries = selectors.skip_entries_for(account=account, code=code if code in CATALOG else "")
+    entries = skip_entries_for(account=account, code=code if code in CATALOG else "")
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
     for entry in page:
         entry.info = code_info(entry.code)
-        entry.can_import = entry.code in services.FULL_IMPORT_CODES and entry.message_id
+        entry.can_import = entry.code in FULL_IMPORT_CODES and entry.message_id
     return render(
         request,
         "mailsync/skipped.html",
@@ -266,7 +275,7 @@ def mailbox_sync_now(request):
     elif not account.is_active or not account.secret_ciphertext:
         messages.error(request, _("Connect your mailbox first."))
     else:
-        services.account_request_sync(account=account)
+        account_request_sync(account=account)
         messages.success(request, _("Sync requested: new mail will appear in a few moments."))
     return redirect("mailsync:mailbox")
 
@@ -277,7 +286,7 @@ def mailbox_disconnect(request):
     if account.status == MailAccount.Status.DISCONNECTED:
         return redirect("mailsync:mailbox")
     if request.method == "POST":
-        services.account_disconnect(account=account)
+        account_disconnect(account=account)
         messages.success(
             request,
             _(
@@ -310,7 +319,7 @@ def _checked(conn):
     broken page."""
     done = set()
     try:
-        for result in services.connection_check(conn):
+        for result in connection_check(conn):
             done.add(result.stage)
             yield result
     except Exception as error:  # noqa: BLE001 - shown to the rep as a server error
@@ -391,7 +400,7 @@ def mailbox_sharing(request):
     account = _connected_account(request.user)
     sharing = request.POST.get("sharing", "")
     if sharing in MailAccount.Sharing.values:
-        services.account_set_sharing(account=account, sharing=sharing)
+        account_set_sharing(account=account, sharing=sharing)
         messages.success(
             request, _("Your teammates now see: %(s)s.") % {"s": account.get_sharing_display()}
         )
@@ -405,17 +414,17 @@ def mailbox_skipped_import(request, pk: int):
     entry = get_object_or_404(
         SkipEntry.objects.select_related("account", "folder"), pk=pk, account__user=request.user
     )
-    if entry.code not in services.FULL_IMPORT_CODES or entry.message_id is None:
+    if entry.code not in FULL_IMPORT_CODES or entry.message_id is None:
         raise Http404
     try:
-        message = services.skipped_import_in_full(entry=entry)
+        message = skipped_import_in_full(entry=entry)
     except MailError as error:
         messages.error(
             request,
             _("The message could not be fetched again: %(title)s. %(words)s")
             % {"title": error.info.title, "words": error.server_words},
         )
-    except services.NotOnServer:
+    except NotOnServer:
         messages.error(
             request,
             _(

@@ -19,9 +19,9 @@ from imap_tools.errors import ImapToolsError, MailboxLoginError, MailboxStarttls
 from imap_tools.imap_utf7 import utf7_encode
 
 from mailsync.errors import MailError
-from mailsync.hosts import open_socket, resolve
-from mailsync.stages import StageResult, run_stages
-from mailsync.tls import check_pin, client_context, error_from_ssl
+from mailsync.transport.hosts import open_socket, resolve
+from mailsync.transport.stages import StageResult, run_stages
+from mailsync.transport.tls import check_pin, client_context, error_from_ssl
 
 POP3_PORTS = {110, 995}
 

@@ -11,9 +11,9 @@ from django.db.models import Count, Max, Q, QuerySet
 
 from crm.models import Contact, EmailAddress, Lead, User
 from crm.selectors import owners_visible_to
-from mailsync.blocking import BLOCKED
-from mailsync.links import ignored_addresses
 from mailsync.models import MailAccount, Message, Participant, SkipEntry
+from mailsync.routing.blocking import BLOCKED
+from mailsync.routing.links import ignored_addresses
 
 # Machines, not people: their mail is never a lead.
 MACHINE_PREFIXES = (

@@ -13,7 +13,6 @@ from django.db.models import Q
 
 from crm.addresses import normalize_domain, normalize_email
 from crm.models import User
-from mailsync.matching import domain_of
 from mailsync.models import (
     Attachment,
     BlockEntry,
@@ -24,6 +23,7 @@ from mailsync.models import (
     Sighting,
     SkipEntry,
 )
+from mailsync.routing.matching import domain_of
 
 BLOCKED = "blocked"
 
@@ -136,7 +136,7 @@ def block_add(*, user: User, value: str) -> BlockEntry:
     account = MailAccount.objects.filter(user=user).first()
     if not created or account is None:
         return entry
-    from mailsync.links import ignored_addresses
+    from mailsync.routing.links import ignored_addresses
 
     ignored = ignored_addresses(user=user)
     participants: dict[int, list[str]] = {}
@@ -200,7 +200,7 @@ def _purge(account: MailAccount, blocked: dict[int, str]) -> None:
 def block_remove(*, entry: BlockEntry) -> int:
     """Remove a block entry: its `blocked` ledger rows go, and its mail is linked again.
     Returns the links made."""
-    from mailsync.links import messages_link
+    from mailsync.routing.links import messages_link
 
     user, value = entry.user, entry.value
     entry.delete()

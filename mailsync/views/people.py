@@ -18,8 +18,9 @@ from crm import services as crm
 from crm.addresses import normalize_email
 from crm.models import Contact, Lead
 from crm.redirects import redirect_next
-from mailsync import blocking, candidates
 from mailsync.models import BlockEntry, MailAccount
+from mailsync.routing import blocking
+from mailsync.selectors import candidates
 
 PER_PAGE = 25
 

@@ -1,7 +1,7 @@
 """Mail on the CRM: one message, its attachments and raw form, and the hand edits of where a
 thread lands (remove, add, choose the deal) and who sees it.
 
-Who sees what is `selectors.message_access()` and nothing else. A message the user may not see
+Who sees what is `message_access()` and nothing else. A message the user may not see
 is a 404, never a 403: that would confirm that it exists.
 """
 
@@ -22,8 +22,19 @@ from crm.models import Company, Contact, Deal, Lead
 from crm.redirects import redirect_next
 from crm.selectors import record_choices
 from crm.views import record_get
-from mailsync import links, parsing, selectors, services
 from mailsync.models import Attachment, Message, MessageLink, Participant, Sighting, Thread
+from mailsync.routing import links
+from mailsync.selectors.access import (
+    FULL,
+    METADATA,
+    NONE,
+    SUBJECT,
+    message_access,
+    message_direction_sent,
+)
+from mailsync.selectors.deal_queue import deal_choices_waiting
+from mailsync.selectors.messages import raw_bytes
+from mailsync.views.html import sanitize_html
 
 # The language switcher's one inline handler (templates/base.html), allowed by its hash.
 LANGUAGE_SWITCH_HASH = "'sha256-osjxnKEPL/pQJbFk1dKsF7PYFmTyMWGmVSiL9inhxJY='"
@@ -89,11 +100,11 @@ def strict_csp(view):
     return wrapper
 
 
-def _message_or_404(user, pk: int, minimum: int = selectors.METADATA) -> tuple[Message, int]:
+def _message_or_404(user, pk: int, minimum: int = METADATA) -> tuple[Message, int]:
     message = Message.objects.filter(pk=pk).select_related("thread").first()
     if message is None:
         raise Http404
-    level = selectors.message_access(user=user, messages=[message])[message.pk]
+    level = message_access(user=user, messages=[message])[message.pk]
     if level < minimum:
         raise Http404
     return message, level
@@ -104,8 +115,8 @@ def _thread_or_404(user, pk: int) -> Thread:
     thread = Thread.objects.filter(pk=pk).first()
     if thread is None:
         raise Http404
-    access = selectors.message_access(user=user, messages=thread.messages.only("pk", "thread_id"))
-    if not any(level > selectors.NONE for level in access.values()):
+    access = message_access(user=user, messages=thread.messages.only("pk", "thread_id"))
+    if not any(level > NONE for level in access.values()):
         raise Http404
     return thread
 
@@ -137,7 +148,7 @@ def _visible_records(user, record_links):
 def message_detail(request, pk):
     user = request.user
     message, level = _message_or_404(user, pk)
-    images = level >= selectors.FULL and request.GET.get("images") == "1"
+    images = level >= FULL and request.GET.get("images") == "1"
     participants = list(message.participants.all())
     record_links = list(message.links.select_related("created_by"))
     visible = _visible_records(user, record_links)
@@ -148,8 +159,8 @@ def message_detail(request, pk):
         if record is not None:
             on_records.append({"kind": kind, "record": record, "links": [link]})
     html = ""
-    if level >= selectors.FULL and message.html:
-        html = parsing.sanitize_html(
+    if level >= FULL and message.html:
+        html = sanitize_html(
             message.html, allow_remote_images=images, inline_images=_inline_images(message, user)
         )
     choice = getattr(message.thread, "deal_choice", None) if message.thread else None
@@ -161,21 +172,21 @@ def message_detail(request, pk):
     context = {
         "message": message,
         "level": level,
-        "show_subject": level >= selectors.SUBJECT,
-        "show_body": level >= selectors.FULL,
-        "sent": bool(selectors.message_direction_sent(user=user, messages=[message])),
+        "show_subject": level >= SUBJECT,
+        "show_body": level >= FULL,
+        "sent": bool(message_direction_sent(user=user, messages=[message])),
         "senders": [p for p in participants if p.role == Participant.Role.FROM],
         "recipients": [
             p
             for p in participants
             if p.role in (Participant.Role.TO, Participant.Role.CC)
-            or (p.role == Participant.Role.BCC and level >= selectors.FULL)
+            or (p.role == Participant.Role.BCC and level >= FULL)
         ],
         "html": html,
         "images": images,
         "has_remote_images": bool(html) and "data-remote-src" in html,
         "attachments": list(message.attachments.filter(inline=False).order_by("pk"))
-        if level >= selectors.FULL
+        if level >= FULL
         else [],
         "on_records": on_records,
         "record_options": [
@@ -240,7 +251,7 @@ def _record_options(user):
 @strict_csp
 def attachment_download(request, pk):
     attachment = get_object_or_404(Attachment.objects.select_related("message"), pk=pk)
-    _message_or_404(request.user, attachment.message_id, minimum=selectors.FULL)
+    _message_or_404(request.user, attachment.message_id, minimum=FULL)
     if attachment.omitted or not attachment.file:
         raise Http404(_("This attachment was too large to store."))
     content_type = attachment.content_type.lower().split(";")[0].strip()
@@ -274,7 +285,7 @@ def attachment_inline(request, pk, token):
     if request.user.is_authenticated and request.user.pk != viewer.pk:
         raise Http404
     attachment = get_object_or_404(Attachment.objects.select_related("message"), pk=pk)
-    _message_or_404(viewer, attachment.message_id, minimum=selectors.FULL)
+    _message_or_404(viewer, attachment.message_id, minimum=FULL)
     if not _servable_inline(attachment):
         raise Http404
     response = FileResponse(attachment.file.open("rb"), content_type=_content_type(attachment))
@@ -292,7 +303,7 @@ def message_eml(request, pk):
     message, _level = _message_or_404(request.user, pk)
     if not _is_owner(request.user, message) or not hasattr(message, "raw"):
         raise Http404
-    response = HttpResponse(services.raw_bytes(message), content_type="message/rfc822")
+    response = HttpResponse(raw_bytes(message), content_type="message/rfc822")
     response["Content-Disposition"] = f'attachment; filename="message-{message.pk}.eml"'
     response["X-Content-Type-Options"] = "nosniff"
     return response
@@ -376,7 +387,7 @@ def thread_deal(request, pk):
 def deals_to_choose(request):
     """The "choose a deal" queue: threads whose contacts have several open deals, each with
     its candidates to choose from right here (the form posts to thread_deal)."""
-    page = selectors.deal_choices_waiting(user=request.user, page=request.GET.get("page"))
+    page = deal_choices_waiting(user=request.user, page=request.GET.get("page"))
     return render(
         request,
         "mailsync/deals_to_choose.html",

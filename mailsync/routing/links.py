@@ -14,8 +14,6 @@ from django.utils import timezone
 
 from crm.models import Company, CompanyDomain, Contact, Deal, EmailAddress, Lead, User
 from crm.selectors import owners_visible_to
-from mailsync import blocking, matching
-from mailsync.matching import COMPANY, CONTACT, DEAL, LEAD, Directory, Ref, ThreadState
 from mailsync.models import (
     LinkRemoval,
     MailAccount,
@@ -24,6 +22,8 @@ from mailsync.models import (
     Participant,
     ThreadDealChoice,
 )
+from mailsync.routing import blocking, matching
+from mailsync.routing.matching import COMPANY, CONTACT, DEAL, LEAD, Directory, Ref, ThreadState
 
 MODELS = {LEAD: Lead, CONTACT: Contact, COMPANY: Company, DEAL: Deal}
 

@@ -7,10 +7,10 @@ import ssl
 from collections.abc import Iterator
 
 from mailsync.errors import MailError
-from mailsync.hosts import open_socket, resolve
-from mailsync.imap import POP3_PORTS, Server
-from mailsync.stages import StageResult, run_stages
-from mailsync.tls import check_pin, client_context, error_from_ssl
+from mailsync.transport.hosts import open_socket, resolve
+from mailsync.transport.imap import POP3_PORTS, Server
+from mailsync.transport.stages import StageResult, run_stages
+from mailsync.transport.tls import check_pin, client_context, error_from_ssl
 
 # Shown instead of a greeting that is not SMTP's 220: whatever else answered (an SSH or HTTP
 # banner) must not be read out to the rep who typed the address.

@@ -6,11 +6,11 @@ import re
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from mailsync.accounts.presets import Preset
+from mailsync.accounts.services import ConnectionSettings
 from mailsync.errors import code_info
-from mailsync.imap import POP3_PORTS, Server
 from mailsync.models import MailAccount
-from mailsync.presets import Preset
-from mailsync.services import ConnectionSettings
+from mailsync.transport.imap import POP3_PORTS, Server
 
 SERVER_FIELDS = [
     "imap_host",

@@ -1,0 +1,1 @@
+"""A rep's mailbox: connecting it, its settings, the provider presets, the connection form."""

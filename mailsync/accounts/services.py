@@ -1,0 +1,173 @@
+"""Writes of a rep's mailbox: connecting it (after the staged test), disconnecting, enabling,
+sharing. Operators' actions (disable, resync from scratch) go through here too.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from mailsync.models import (
+    MailAccount,
+)
+from mailsync.transport.imap import Server, check_imap
+from mailsync.transport.smtp import check_smtp
+from mailsync.transport.stages import StageResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ConnectionSettings:
+    email: str
+    login: str
+    password: str
+    imap: Server
+    smtp: Server
+    history_days: int = 90
+    pin: str = ""
+
+    @classmethod
+    def from_account(cls, account: MailAccount) -> "ConnectionSettings":
+        """The saved settings of an account, for testing its connection again."""
+        return cls(
+            email=account.email,
+            login=account.login,
+            password=account.secret,
+            imap=Server(account.imap_host, account.imap_port, account.imap_security),
+            smtp=Server(account.smtp_host, account.smtp_port, account.smtp_security),
+            history_days=account.history_days,
+            pin=account.tls_pin_sha256,
+        )
+
+
+def connection_check(conn: ConnectionSettings):
+    """The staged test: IMAP stages, then SMTP stages; stops at the first failure."""
+    timeout = settings.MAILSYNC_TIMEOUT
+    failed = False
+    for result in check_imap(
+        conn.imap, login=conn.login, password=conn.password, pin=conn.pin, timeout=timeout
+    ):
+        failed = failed or not result.ok
+        yield result
+    if failed:
+        return
+    yield from check_smtp(
+        conn.smtp, login=conn.login, password=conn.password, pin=conn.pin, timeout=timeout
+    )
+
+
+def account_connect(
+    *, user, conn: ConnectionSettings
+) -> tuple[MailAccount | None, list[StageResult]]:
+    """Run the staged test and, only if every stage passed, save the account (one per rep)."""
+    results = list(connection_check(conn))
+    if not results or not all(r.ok for r in results):
+        return None, results
+    return account_save(user=user, conn=conn), results
+
+
+def account_save(*, user, conn: ConnectionSettings) -> MailAccount:
+    """Save the rep's account from settings that have just passed the staged test (callers run
+    `connection_check` first: account_connect does, and the mailbox page streams it)."""
+    with transaction.atomic():
+        account = MailAccount.objects.select_for_update().filter(user=user).first() or MailAccount(
+            user=user
+        )
+        changed_mailbox = account.pk is not None and (
+            account.email != conn.email.lower() or account.imap_host != conn.imap.host
+        )
+        account.email = conn.email.strip().lower()
+        account.auth = MailAccount.Auth.PASSWORD
+        account.login = conn.login
+        account.imap_host, account.imap_port, account.imap_security = (
+            conn.imap.host,
+            conn.imap.port,
+            conn.imap.security,
+        )
+        account.smtp_host, account.smtp_port, account.smtp_security = (
+            conn.smtp.host,
+            conn.smtp.port,
+            conn.smtp.security,
+        )
+        account.secret = conn.password
+        account.history_days = conn.history_days
+        if conn.pin:
+            account.tls_pin_sha256 = conn.pin
+        account.status = MailAccount.Status.CONNECTED
+        clear_error(account)
+        account.next_sync_at = timezone.now()
+        account.full_clean(exclude=["user"])
+        account.save()
+        if changed_mailbox:
+            # Another mailbox: its folders start from scratch. Mail already stored stays.
+            account.folders.all().delete()
+        transaction.on_commit(lambda: enqueue_sync(account.pk))
+    return account
+
+
+def account_disconnect(*, account: MailAccount) -> None:
+    """Forget the secrets and stop syncing. Mail already in the CRM stays."""
+    account.secret_ciphertext = ""
+    account.status = MailAccount.Status.DISCONNECTED
+    account.next_sync_at = None
+    clear_error(account)
+    account.save()
+
+
+def account_request_sync(*, account: MailAccount) -> None:
+    """ "Sync now": due immediately, and a job queued for it."""
+    MailAccount.objects.filter(pk=account.pk).update(next_sync_at=timezone.now())
+    transaction.on_commit(lambda: enqueue_sync(account.pk))
+
+
+def account_resync_from_scratch(*, account: MailAccount) -> None:
+    """Read every synced folder again from the start (operators). Messages are stored by
+    Message-ID or content, so nothing already in the CRM is stored twice."""
+    with transaction.atomic():
+        account.folders.update(uidvalidity=None, last_uid=0)
+        account_request_sync(account=account)
+
+
+def account_disable(*, account: MailAccount) -> None:
+    """Stop syncing the account (operators) until it is enabled again; nothing is deleted."""
+    account.status = MailAccount.Status.DISABLED
+    account.next_sync_at = None
+    account.save(update_fields=["status", "next_sync_at", "updated_at"])
+
+
+def account_enable(*, account: MailAccount) -> bool:
+    """Undo account_disable: sync again now. An account without a password (disconnected) cannot
+    be enabled: its rep must connect it again. Returns whether it was enabled."""
+    if not account.secret_ciphertext:
+        return False
+    account.status = MailAccount.Status.CONNECTED
+    account.failures = 0
+    account.save(update_fields=["status", "failures", "updated_at"])
+    account_request_sync(account=account)
+    return True
+
+
+def enqueue_sync(account_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task("mailsync.tasks.sync_account", account_id, task_name=f"sync-account-{account_id}")
+
+
+def clear_error(account: MailAccount) -> None:
+    account.error_code = ""
+    account.error_detail = ""
+    account.error_stage = ""
+    account.error_since = None
+    account.failures = 0
+
+
+def account_set_sharing(*, account: MailAccount, sharing: str) -> MailAccount:
+    """What the rep's teammates see of the mail from this mailbox on the CRM's records."""
+    if sharing not in MailAccount.Sharing.values:
+        raise ValueError(f"unknown sharing: {sharing!r}")
+    account.sharing = sharing
+    account.save(update_fields=["sharing", "updated_at"])
+    return account

@@ -1,0 +1,1 @@
+"""The one pipeline every route feeds: parse, limits, store once per key, thread, ledger, link."""

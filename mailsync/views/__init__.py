@@ -1,0 +1,1 @@
+"""The reps' mail pages: mailbox settings, messages and threads, candidates and the block list."""
