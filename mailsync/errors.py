@@ -8,6 +8,7 @@ Italian. Where an error comes from a server, the server's own words are kept nex
 
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
@@ -345,6 +346,13 @@ CATALOG: dict[str, Code] = {
         ),
     ),
 }
+
+
+def validate_code(value: str) -> None:
+    """Model fields hold catalogue codes without database choices: a new code (OAuth, bounces,
+    PEC) is one entry here, not a migration."""
+    if value not in CATALOG:
+        raise ValidationError(_("%(code)s is not a code of the catalogue."), params={"code": value})
 
 
 def code_info(code: str) -> Code:

@@ -6,9 +6,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from mailsync import secrets
-from mailsync.errors import CATALOG
-
-ERROR_CODES = [(code, code) for code in CATALOG]
+from mailsync.errors import validate_code
 
 
 class MailAccount(models.Model):
@@ -91,7 +89,7 @@ class MailAccount(models.Model):
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.CONNECTED, db_index=True
     )
-    error_code = models.CharField(_("error"), max_length=40, choices=ERROR_CODES, blank=True)
+    error_code = models.CharField(_("error"), max_length=40, validators=[validate_code], blank=True)
     error_detail = models.TextField(_("server's words"), blank=True)
     error_stage = models.CharField(_("stage"), max_length=40, blank=True)
     error_since = models.DateTimeField(_("failing since"), null=True, blank=True)
@@ -203,7 +201,7 @@ class Message(models.Model):
     recipient_count = models.PositiveIntegerField(default=0)
     # Kept as headers only (too many recipients, too large, unparseable): the code says why.
     headers_only = models.BooleanField(default=False)
-    skip_code = models.CharField(max_length=40, choices=ERROR_CODES, blank=True)
+    skip_code = models.CharField(max_length=40, validators=[validate_code], blank=True)
     parse_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -316,7 +314,7 @@ class SkipEntry(models.Model):
     message = models.ForeignKey(
         Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="skips"
     )
-    code = models.CharField(_("code"), max_length=40, choices=ERROR_CODES, db_index=True)
+    code = models.CharField(_("code"), max_length=40, validators=[validate_code], db_index=True)
     detail = models.TextField(_("detail"), blank=True)
     header_message_id = models.TextField(_("Message-ID"), blank=True)
     subject = models.TextField(blank=True)
@@ -355,7 +353,7 @@ class SyncRun(models.Model):
     imported = models.PositiveIntegerField(default=0)
     duplicates = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)
-    error_code = models.CharField(max_length=40, choices=ERROR_CODES, blank=True)
+    error_code = models.CharField(max_length=40, validators=[validate_code], blank=True)
     error_detail = models.TextField(blank=True)
     # Which process ran it ("host:pid"), so that an operator can tell a stuck run from a dead one.
     worker = models.CharField(max_length=200, blank=True)
