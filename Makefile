@@ -29,9 +29,11 @@ test: $(VENV)/.installed-test system-packages
 system-packages:
 	@bin/system-packages
 
+## lint: ruff, then the import rules of pyproject.toml [tool.importlinter]
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff format .
