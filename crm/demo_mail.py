@@ -1,5 +1,5 @@
 """The demo's mail: sales conversations between the demo reps and the demo's contacts and leads,
-in English and Italian, put through the real ingest pipeline (`mailsync.services.messages_store`,
+in English and Italian, put through the real ingest pipeline (`mailsync.ingest.message_ingest`,
 as a sync would after fetching them) so that every mail feature has something to show: mail on
 contacts, companies and deals, a thread waiting in the "choose a deal" queue, the skip ledger
 (`too_many_recipients` with "Import anyway", `blocked`), a candidate, a private thread and mail a
@@ -23,11 +23,10 @@ from django.utils import timezone
 
 from crm import services
 from crm.models import Company, Contact, Deal, Lead, Stage, User
-from mailsync.ingest.store import messages_store
+from mailsync.ingest import Envelope, ImapSource, message_ingest
 from mailsync.models import MailAccount, MailFolder, Message, Thread
 from mailsync.routing import blocking
 from mailsync.sync.run import history_start
-from mailsync.transport.imap import FetchedMessage
 
 ROME = ZoneInfo("Europe/Rome")
 UIDVALIDITY = 1
@@ -245,22 +244,20 @@ class DemoMail:
             for f in MailFolder.objects.filter(account__in=accounts).select_related("account")
         }
         uids = dict.fromkeys(folders, 0)
-        runs: list[tuple[tuple[str, str], list[FetchedMessage]]] = []
+        runs: list[tuple[tuple[str, str], list[Envelope]]] = []
         for mail in sorted(self.mails, key=lambda m: m.when):
             for place in mail.places:
                 uids[place] += 1
-                item = FetchedMessage(uids[place], len(mail.raw), mail.raw, headers_only=False)
+                item = Envelope(mail.raw, ImapSource(folders[place], UIDVALIDITY, uids[place]))
                 if runs and runs[-1][0] == place:
                     runs[-1][1].append(item)
                 else:
                     runs.append((place, [item]))
         outcomes: dict[str, int] = {}
         for place, items in runs:
-            folder = folders[place]
-            for outcome in messages_store(
-                account=folder.account, folder=folder, uidvalidity=UIDVALIDITY, items=items
-            ):
-                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            account = folders[place].account
+            for outcome in message_ingest(account=account, envelopes=items):
+                outcomes[outcome.code] = outcomes.get(outcome.code, 0) + 1
         for place, folder in folders.items():
             folder.last_uid = uids[place]
             folder.save(update_fields=["last_uid"])

@@ -173,6 +173,13 @@ CATALOG: dict[str, Code] = {
             ),
         ),
         (
+            "database_unavailable",
+            _("The CRM's database did not answer"),
+            _(
+                "The CRM could not reach its own database while storing your mail. Nothing was lost or skipped: the same messages are fetched again at the next sync, which is retried automatically. If it persists, tell the operators."
+            ),
+        ),
+        (
             "internal_error",
             _("Error inside the CRM"),
             _(

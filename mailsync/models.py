@@ -249,8 +249,72 @@ class Participant(models.Model):
         return f"{self.role}: {self.address}"
 
 
-class Sighting(models.Model):
-    """A place a message was seen: an account's folder, at a UID under a UIDVALIDITY."""
+class Source(models.TextChoices):
+    """The route a message came in by (`mailsync.ingest.envelopes` has one source per route)."""
+
+    IMAP = "imap", _("Mailbox folder")
+    INBOUND = "inbound", _("BCC address")
+    OUTBOX = "outbox", _("Sent from the CRM")
+
+
+class SourceFields(models.Model):
+    """Where a message came in, by route: an IMAP folder (the model's folder, uidvalidity and uid),
+    an inbound address (the address it was sent to, the route such as an ESP's webhook or the
+    pipe, and the ESP's id of the message), or the CRM's outbox (the outgoing message).
+
+    The models using it declare folder, uidvalidity and uid themselves (their foreign keys differ).
+    """
+
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices)
+    inbound_address = models.CharField(max_length=254, blank=True)
+    inbound_route = models.CharField(max_length=40, blank=True)
+    route_message_id = models.CharField(max_length=255, blank=True)
+    # The outgoing message once sending from the CRM exists (then a foreign key).
+    outgoing_id = models.BigIntegerField(null=True, blank=True)
+
+    SOURCE_FIELDS = (
+        "source",
+        "folder_id",
+        "uidvalidity",
+        "uid",
+        "inbound_address",
+        "inbound_route",
+        "route_message_id",
+        "outgoing_id",
+    )
+
+    class Meta:
+        abstract = True
+
+    def source_fields(self) -> dict:
+        """The source as field values, to record the same place on another row (the ledger)."""
+        return {name: getattr(self, name) for name in self.SOURCE_FIELDS}
+
+    @classmethod
+    def unique_per_source(cls, prefix: str, *extra: str) -> list[models.UniqueConstraint]:
+        """One row per place a message came in (plus `extra` fields), for every route."""
+        return [
+            models.UniqueConstraint(
+                fields=["folder", "uidvalidity", "uid", *extra],
+                condition=Q(folder__isnull=False),
+                name=f"{prefix}_uid" if not extra else f"{prefix}_uid_and_{'_'.join(extra)}",
+            ),
+            models.UniqueConstraint(
+                fields=["account", "inbound_route", "route_message_id", *extra],
+                condition=Q(source=Source.INBOUND) & ~Q(route_message_id=""),
+                name=f"{prefix}_route_message",
+            ),
+            models.UniqueConstraint(
+                fields=["account", "outgoing_id", *extra],
+                condition=Q(source=Source.OUTBOX),
+                name=f"{prefix}_outgoing",
+            ),
+        ]
+
+
+class Sighting(SourceFields):
+    """A place a message was seen: an account's folder at a UID under a UIDVALIDITY, an inbound
+    address, or the outbox."""
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="sightings")
     account = models.ForeignKey(
@@ -265,14 +329,20 @@ class Sighting(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["folder", "uidvalidity", "uid"],
-                condition=Q(folder__isnull=False),
-                name="one_sighting_per_uid",
+            *SourceFields.unique_per_source("one_sighting_per"),
+            models.CheckConstraint(
+                condition=Q(source=Source.IMAP, uid__isnull=False)
+                | (Q(source=Source.INBOUND) & ~Q(inbound_route=""))
+                | Q(source=Source.OUTBOX, outgoing_id__isnull=False),
+                name="sighting_has_its_source",
             ),
         ]
 
     def __str__(self):
+        if self.source == Source.INBOUND:
+            return f"{self.inbound_address} via {self.inbound_route}"
+        if self.source == Source.OUTBOX:
+            return f"outbox {self.outgoing_id}"
         return f"{self.folder} UID {self.uid}"
 
 
@@ -300,7 +370,7 @@ class Attachment(models.Model):
         return self.filename
 
 
-class SkipEntry(models.Model):
+class SkipEntry(SourceFields):
     """The skip ledger: a message the sync did not import in full, and why (an ERRORS.md code).
 
     Kept with the message's headers so that a rep asking "why is this email not here?" gets an
@@ -326,16 +396,38 @@ class SkipEntry(models.Model):
         verbose_name = _("skipped message")
         verbose_name_plural = _("skipped messages")
         ordering = ["-created_at"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["folder", "uidvalidity", "uid", "code"],
-                condition=Q(folder__isnull=False),
-                name="one_skip_per_uid_and_code",
-            )
-        ]
+        constraints = SourceFields.unique_per_source("one_skip_per", "code")
 
     def __str__(self):
         return f"{self.code}: {self.subject or self.header_message_id}"
+
+    @classmethod
+    def entry(cls, *, account, code: str, detail: str = "", message=None, parsed=None, **source):
+        """The one way a ledger row is built (unsaved). What the rep is told comes from the
+        stored `message`, or from the `parsed` headers of one that is not stored; `source`
+        names where the message came in (`SourceFields`). Mail caught by the block list keeps
+        no subject: a rep blocks personal mail to keep it out of the CRM."""
+        if message is not None:
+            message_id, subject = message.message_id, message.subject
+            from_address, date = message.from_address, message.date
+        elif parsed is not None:
+            message_id, subject = parsed.message_id, parsed.subject
+            from_address = parsed.from_[0].address if parsed.from_ else ""
+            date = parsed.date
+        else:
+            message_id = subject = from_address = ""
+            date = None
+        return cls(
+            account=account,
+            code=code,
+            detail=detail[:2000],
+            message=message,
+            header_message_id=(message_id or "")[:998],
+            subject="" if code == "blocked" else (subject or "")[:2000],
+            from_address=(from_address or "")[:254],
+            date=date,
+            **source,
+        )
 
 
 class SyncRun(models.Model):

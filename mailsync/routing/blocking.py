@@ -22,6 +22,7 @@ from mailsync.models import (
     Participant,
     Sighting,
     SkipEntry,
+    Source,
 )
 from mailsync.routing.matching import domain_of
 
@@ -65,23 +66,6 @@ def block_detail(value: str) -> str:
     return f"block list: {value}"
 
 
-def ledger_entry(account, folder, uidvalidity, uid, parsed, value: str) -> SkipEntry:
-    """The ledger row of a message blocked before it was stored: only what a rep needs to be
-    told why it is not in the CRM (sender, date, the block) and where to fetch it again."""
-    from_ = parsed.from_[0].address[:254] if parsed.from_ else ""
-    return SkipEntry(
-        account=account,
-        folder=folder,
-        uidvalidity=uidvalidity,
-        uid=uid,
-        code=BLOCKED,
-        detail=block_detail(value),
-        header_message_id=(parsed.message_id or "")[:998],
-        from_address=from_,
-        date=parsed.date,
-    )
-
-
 def ledger_blocked(*, account: MailAccount, blocked: dict[int, str]) -> None:
     """Put messages (id -> the entry that blocks them) in the account's ledger as `blocked`."""
     if not blocked:
@@ -103,17 +87,14 @@ def ledger_blocked(*, account: MailAccount, blocked: dict[int, str]) -> None:
     ):
         sighting = where.get(message.pk)
         rows.append(
-            SkipEntry(
+            SkipEntry.entry(
                 account=account,
-                folder_id=sighting.folder_id if sighting else None,
-                uidvalidity=sighting.uidvalidity if sighting else None,
-                uid=sighting.uid if sighting else None,
-                message=message,
                 code=BLOCKED,
                 detail=block_detail(wanted[message.pk]),
-                header_message_id=(message.message_id or "")[:998],
-                from_address=message.from_address or "",
-                date=message.date,
+                message=message,
+                # Where this mailbox saw it, to fetch it again once unblocked (a message only a
+                # teammate's mailbox holds has no place here).
+                **(sighting.source_fields() if sighting else {"source": Source.IMAP}),
             )
         )
     SkipEntry.objects.bulk_create(rows, ignore_conflicts=True)

@@ -6,7 +6,8 @@ import logging
 from django.conf import settings
 from django.db import transaction
 
-from mailsync.ingest.store import attachments_store, messages_store, participant_rows
+from mailsync.ingest import Envelope, ImapSource, message_ingest
+from mailsync.ingest.store import attachments_store, participant_rows
 from mailsync.mime import parsing
 from mailsync.models import (
     MailAccount,
@@ -75,13 +76,19 @@ def blocked_import_again(*, account: MailAccount, entry_ids: list[int]) -> int:
     ):
         with transaction.atomic():
             SkipEntry.objects.filter(pk__in=[entry.pk for entry, _item in pairs]).delete()
-            outcomes = messages_store(
+            outcomes = message_ingest(
                 account=account,
-                folder=folder,
-                uidvalidity=uidvalidity,
-                items=[item for _entry, item in pairs],
+                envelopes=[
+                    Envelope(
+                        item.raw,
+                        ImapSource(folder, uidvalidity, item.uid),
+                        headers_only=item.headers_only,
+                        size=item.size,
+                    )
+                    for _entry, item in pairs
+                ],
             )
-        imported += outcomes.count("imported")
+        imported += sum(outcome.code == "imported" for outcome in outcomes)
     return imported
 
 

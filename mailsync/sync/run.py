@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from mailsync.accounts.services import clear_error
 from mailsync.errors import MailError
-from mailsync.ingest.store import messages_store
+from mailsync.ingest import DATABASE_UNAVAILABLE, Envelope, ImapSource, message_ingest
 from mailsync.models import (
     MailAccount,
     MailFolder,
@@ -127,6 +127,13 @@ def account_sync(*, account: MailAccount, progress=None) -> SyncResult:
         result.aborted = True
     except MailError as error:
         result.error = error
+    except DATABASE_UNAVAILABLE as error:
+        # The batch in hand was rolled back with the folder's position: the next sync reads it
+        # again. Recording the outcome needs the database too; should it still be down, the
+        # claim goes stale and the next sync takes the account over.
+        log.warning("the database failed during the sync of mail account %s: %s", account.pk, error)
+        words = f"{type(error).__name__}: {error}"[:500]
+        result.error = MailError("database_unavailable", words, stage="sync")
     except Exception as error:  # noqa: BLE001 - a bug or an outage is a failed run, never a success
         log.exception("the sync of mail account %s crashed", account.pk)
         words = f"{type(error).__name__}: {error}"[:500]
@@ -243,11 +250,20 @@ def _store_uids(
     ):
         with transaction.atomic():
             heartbeat()
-            outcomes = messages_store(
-                account=account, folder=folder, uidvalidity=uidvalidity, items=fetched
+            outcomes = message_ingest(
+                account=account,
+                envelopes=[
+                    Envelope(
+                        item.raw,
+                        ImapSource(folder, uidvalidity, item.uid),
+                        headers_only=item.headers_only,
+                        size=item.size,
+                    )
+                    for item in fetched
+                ],
             )
             for outcome in outcomes:
-                _count(result, outcome)
+                _count(result, outcome.code)
             if move_position:
                 folder.last_uid = max(folder.last_uid, batch[-1])
             folder.last_synced_at = timezone.now()

@@ -190,7 +190,7 @@ def test_mail_a_teammates_mailbox_also_holds_keeps_its_links(
     theirs = MailAccount.objects.create(
         user=bob, email="bob@ourco.example", login="bob", imap_host="x", smtp_host="x"
     )
-    message.sightings.create(account=theirs)
+    message.sightings.create(account=theirs, source="imap", uid=1)
     blocking.block_add(user=alice, value="ann@acme.com")
     assert message.links.filter(contact=ann).exists()
     assert blocked_rows(account).filter(message=message).exists()

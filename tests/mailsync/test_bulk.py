@@ -76,13 +76,19 @@ def test_insert_values_stores_bytes_nulls_and_defaults(account):
     folder = MailFolder.objects.create(account=account, role="inbox", name="INBOX")
     bulk.insert_values(
         Sighting,
-        ["message", "account", "folder", "uidvalidity", "uid"],
-        [(message.pk, account.pk, folder.pk, 7, 2**40), (message.pk, None, None, None, None)],
+        ["message", "account", "source", "folder", "uidvalidity", "uid", "outgoing_id"],
+        [
+            (message.pk, account.pk, "imap", folder.pk, 7, 2**40, None),
+            (message.pk, None, "outbox", None, None, None, 3),
+        ],
     )
     sightings = Sighting.objects.filter(message=message).order_by("pk")
-    assert [(s.account_id, s.folder_id, s.uidvalidity, s.uid) for s in sightings] == [
-        (account.pk, folder.pk, 7, 2**40),
-        (None, None, None, None),
+    assert [
+        (s.account_id, s.source, s.folder_id, s.uidvalidity, s.uid, s.outgoing_id, s.inbound_route)
+        for s in sightings
+    ] == [
+        (account.pk, "imap", folder.pk, 7, 2**40, None, ""),
+        (None, "outbox", None, None, None, 3, ""),
     ]
     assert all(s.seen_at is not None for s in sightings)
 
