@@ -370,11 +370,24 @@ class Deal(OwnedRecord):
         return reverse("crm:deal_detail", args=[self.pk])
 
 
-class AttachedToRecord(models.Model):
-    """Something that belongs to exactly one company, contact, lead or deal (or, for tasks, none).
+# The kinds of record, by the name the code, the URLs and the mail links give them.
+RECORD_MODELS = {"lead": Lead, "contact": Contact, "company": Company, "deal": Deal}
+# Their plurals, as URLs and CSV files name them ("/leads/", `crm_export leads`, CsvJob.kind).
+RECORD_PLURALS = {"lead": "leads", "contact": "contacts", "company": "companies", "deal": "deals"}
 
-    Explicit foreign keys rather than a generic relation, so that a record's timeline is one
-    indexed query and deleting the record cleans up after itself.
+
+def record_model(kind: str) -> type[OwnedRecord]:
+    """The model of a record kind ("lead", "contact", "company", "deal"); KeyError otherwise."""
+    return RECORD_MODELS[kind]
+
+
+class RecordRef(models.Model):
+    """Points at a company, contact, lead or deal: one nullable foreign key per kind. A model
+    using it says with a check constraint how many may be set (`at_most_one_record`,
+    `exactly_one_record`).
+
+    Explicit foreign keys rather than a generic relation, so that a record's timeline (or its
+    mail) is one indexed query and deleting the record cleans up after itself.
     """
 
     company = models.ForeignKey(
@@ -390,18 +403,28 @@ class AttachedToRecord(models.Model):
         Deal, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
 
+    # The order the constraints below list the kinds in. A migration compares a constraint's
+    # condition term by term, so a subclass whose constraints were first written in another
+    # order keeps that order (mailsync.RecordLinkBase).
     RECORD_FIELDS = ("company", "contact", "lead", "deal")
 
     class Meta:
         abstract = True
 
     @property
-    def record(self):
-        for field in self.RECORD_FIELDS:
-            value = getattr(self, field)
-            if value is not None:
-                return value
+    def record_key(self) -> tuple[str, int] | None:
+        """(kind, pk) of the record pointed at, from the foreign keys alone (no query)."""
+        for kind in self.RECORD_FIELDS:
+            pk = getattr(self, f"{kind}_id")
+            if pk is not None:
+                return kind, pk
         return None
+
+    @property
+    def record(self):
+        """The record pointed at, or None (a query unless it came with select_related)."""
+        key = self.record_key
+        return getattr(self, key[0]) if key else None
 
     @classmethod
     def at_most_one_record(cls, name: str) -> models.CheckConstraint:
@@ -411,6 +434,34 @@ class AttachedToRecord(models.Model):
             others = [n for j, n in enumerate(nulls) if j != i]
             allowed |= Q(*others, **{f"{cls.RECORD_FIELDS[i]}__isnull": False})
         return models.CheckConstraint(condition=allowed, name=name)
+
+    @classmethod
+    def exactly_one_record(cls, name: str) -> models.CheckConstraint:
+        condition = Q()
+        for field in cls.RECORD_FIELDS:
+            others = {f"{other}__isnull": True for other in cls.RECORD_FIELDS if other != field}
+            condition |= Q(**{f"{field}__isnull": False}, **others)
+        return models.CheckConstraint(condition=condition, name=name)
+
+    @classmethod
+    def unique_per_record(cls, prefix: str, *fields: str) -> list[models.UniqueConstraint]:
+        """`fields` unique per record pointed at, one constraint per kind."""
+        return [
+            models.UniqueConstraint(
+                fields=[*fields, record],
+                condition=Q(**{f"{record}__isnull": False}),
+                name=f"{prefix}_{record}",
+            )
+            for record in cls.RECORD_FIELDS
+        ]
+
+
+class AttachedToRecord(RecordRef):
+    """Something that belongs to exactly one company, contact, lead or deal (or, for tasks, none):
+    notes, tasks and activity."""
+
+    class Meta:
+        abstract = True
 
 
 class Note(AttachedToRecord):

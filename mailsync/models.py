@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from crm.models import RecordRef
 from mailsync import secrets
 from mailsync.errors import validate_code
 
@@ -457,51 +458,14 @@ class SyncRun(models.Model):
         return f"{self.account} {self.started_at:%Y-%m-%d %H:%M} {self.outcome}"
 
 
-class RecordLinkBase(models.Model):
-    """Points at exactly one lead, contact, company or deal."""
+class RecordLinkBase(RecordRef):
+    """Points at exactly one lead, contact, company or deal (`RecordRef.exactly_one_record`)."""
 
-    lead = models.ForeignKey(
-        "crm.Lead", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
-    contact = models.ForeignKey(
-        "crm.Contact", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
-    company = models.ForeignKey(
-        "crm.Company", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
-    deal = models.ForeignKey(
-        "crm.Deal", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
-
+    # The order migration 0003 wrote these models' constraints in (see RecordRef.RECORD_FIELDS).
     RECORD_FIELDS = ("lead", "contact", "company", "deal")
 
     class Meta:
         abstract = True
-
-    @property
-    def record(self):
-        return next(
-            (getattr(self, f) for f in self.RECORD_FIELDS if getattr(self, f"{f}_id")), None
-        )
-
-    @classmethod
-    def exactly_one_record(cls, name: str) -> models.CheckConstraint:
-        condition = Q()
-        for field in cls.RECORD_FIELDS:
-            others = {f"{other}__isnull": True for other in cls.RECORD_FIELDS if other != field}
-            condition |= Q(**{f"{field}__isnull": False}, **others)
-        return models.CheckConstraint(condition=condition, name=name)
-
-    @classmethod
-    def unique_per_record(cls, prefix: str, *fields: str) -> list[models.UniqueConstraint]:
-        return [
-            models.UniqueConstraint(
-                fields=[*fields, record],
-                condition=Q(**{f"{record}__isnull": False}),
-                name=f"{prefix}_{record}",
-            )
-            for record in cls.RECORD_FIELDS
-        ]
 
 
 class MessageLink(RecordLinkBase):
