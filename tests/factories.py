@@ -14,6 +14,7 @@ from crm.models import (
     Team,
     User,
 )
+from mailsync.models import MailAccount
 
 
 class TeamFactory(factory.django.DjangoModelFactory):
@@ -95,3 +96,37 @@ class DealFactory(factory.django.DjangoModelFactory):
     currency = "EUR"
     stage = factory.LazyFunction(lambda: Stage.objects.order_by("position").first())
     owner = factory.SubFactory(UserFactory)
+
+
+class MailAccountFactory(factory.django.DjangoModelFactory):
+    """A rep's mailbox signing in with a password, encrypted as the app keeps it (the model's
+    `secret`), a year of history. On made-up hosts unless given the test servers:
+    `MailAccountFactory(user=alice, dovecot=dovecot, mail_user=mail_user)` signs in to that
+    Dovecot (`dovecot` or `dovecot_plain`) as that user, SMTP on the Dovecot's host (a sync never
+    sends); `smtpd=smtpd` sends through the test SMTP server."""
+
+    class Meta:
+        model = MailAccount
+
+    class Params:
+        dovecot = None  # tests.mailsync.servers.Dovecot: .host, .ssl_port
+        smtpd = None  # tests.mailsync.servers.SMTPServer: .host, .ssl_port
+        mail_user = None  # tests.mailsync.fixtures.MailUser: .login, .password
+
+    user = factory.SubFactory(UserFactory)
+    email = factory.LazyAttribute(lambda a: a.mail_user.login if a.mail_user else a.user.email)
+    login = factory.LazyAttribute(lambda a: a.email)
+    # Model(secret=...) goes through the property's setter: only the ciphertext is stored.
+    secret = factory.LazyAttribute(
+        lambda a: a.mail_user.password if a.mail_user else "app-password"
+    )
+    imap_host = factory.LazyAttribute(
+        lambda a: a.dovecot.host if a.dovecot else "imap.ourco.example"
+    )
+    imap_port = factory.LazyAttribute(lambda a: a.dovecot.ssl_port if a.dovecot else 993)
+    smtp_host = factory.LazyAttribute(
+        lambda a: a.smtpd.host if a.smtpd else a.dovecot.host if a.dovecot else "smtp.ourco.example"
+    )
+    smtp_port = factory.LazyAttribute(lambda a: a.smtpd.ssl_port if a.smtpd else 465)
+    # A year, so that mail a test dates back months is still inside the sync's history.
+    history_days = 365

@@ -10,6 +10,7 @@ from mailsync.errors import code_info
 from mailsync.models import MailAccount
 from mailsync.transport.stages import IMAP_STAGES, SMTP_STAGES
 from tests.browser.conftest import sign_in
+from tests.factories import MailAccountFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -92,21 +93,16 @@ def test_the_mailbox_pages_fit_a_phone_screen(page, alice_verified, dovecot, smt
     page.set_viewport_size({"width": 390, "height": 800})
     page.goto("/mailbox/")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    account = MailAccount(
+    MailAccountFactory(
         user=alice_verified,
-        email=mail_user.login,
-        login=mail_user.login,
-        imap_host=dovecot.host,
-        imap_port=dovecot.ssl_port,
-        smtp_host=smtpd.host,
-        smtp_port=smtpd.ssl_port,
+        dovecot=dovecot,
+        smtpd=smtpd,
+        mail_user=mail_user,
         status=MailAccount.Status.ERROR,
         error_code="tls_hostname_mismatch",
         error_stage="tls",
         error_detail="Hostname mismatch, certificate is not valid for 'imap.example.com'. " * 3,
     )
-    account.secret = mail_user.password
-    account.save()
     for url in ("/mailbox/", "/mailbox/?change=1", "/mailbox/disconnect/"):
         page.goto(url)
         width = page.evaluate("document.documentElement.scrollWidth")

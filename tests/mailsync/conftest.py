@@ -5,7 +5,7 @@ import pytest
 
 from crm import services as crm
 from crm.models import Company, Contact
-from mailsync.models import MailAccount
+from tests.factories import MailAccountFactory
 
 
 @pytest.fixture(autouse=True)
@@ -18,20 +18,7 @@ def trust_the_test_ca(settings, mail_ca):
 @pytest.fixture
 def account(dovecot, mail_user, alice):
     """Alice's mailbox on the test Dovecot, a year of history, sharing in full."""
-    account = MailAccount(
-        user=alice,
-        email=mail_user.login,
-        login=mail_user.login,
-        imap_host=dovecot.host,
-        imap_port=dovecot.ssl_port,
-        imap_security="ssl",
-        smtp_host=dovecot.host,
-        smtp_port=465,
-        history_days=365,
-    )
-    account.secret = mail_user.password
-    account.save()
-    return account
+    return MailAccountFactory(user=alice, dovecot=dovecot, mail_user=mail_user)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from django.utils.html import escape
 from mailsync.accounts import services as account_services
 from mailsync.accounts.services import account_disconnect
 from mailsync.models import MailAccount, MailFolder, Message, SkipEntry, SyncRun
-from tests.factories import UserFactory
+from tests.factories import MailAccountFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -29,17 +29,12 @@ def _url(model, view, *args):
 
 def make_account(n: int) -> MailAccount:
     user = UserFactory(username=f"rep{n}", email=f"rep{n}@ourco.example")
-    account = MailAccount(
+    account = MailAccountFactory(
         user=user,
-        email=f"rep{n}@ourco.example",
-        login=f"rep{n}@ourco.example",
-        imap_host="imap.ourco.example",
-        smtp_host="smtp.ourco.example",
+        secret=SECRET,
         status=MailAccount.Status.ERROR if n % 2 else MailAccount.Status.CONNECTED,
         error_code="imap_auth_failed" if n % 2 else "",
     )
-    account.secret = SECRET
-    account.save()
     inbox = MailFolder.objects.create(
         account=account, role="inbox", name="INBOX", uidvalidity=7, last_uid=10 + n
     )

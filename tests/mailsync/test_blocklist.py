@@ -4,9 +4,10 @@ sender, date, the block); removing the entry fetches it again from the server.""
 import pytest
 from django.urls import reverse
 
-from mailsync.models import BlockEntry, MailAccount, Message, MessageLink, MessageRaw, SkipEntry
+from mailsync.models import BlockEntry, Message, MessageLink, MessageRaw, SkipEntry
 from mailsync.routing import blocking
 from mailsync.sync.run import account_sync
+from tests.factories import MailAccountFactory
 from tests.mailsync.mail import deliver, make_message
 
 pytestmark = pytest.mark.django_db
@@ -187,9 +188,7 @@ def test_mail_a_teammates_mailbox_also_holds_keeps_its_links(
     message = deliver(
         dovecot, mail_user, account, sender="ann@acme.com", message_id="<m1@acme.com>"
     )
-    theirs = MailAccount.objects.create(
-        user=bob, email="bob@ourco.example", login="bob", imap_host="x", smtp_host="x"
-    )
+    theirs = MailAccountFactory(user=bob)
     message.sightings.create(account=theirs, source="imap", uid=1)
     blocking.block_add(user=alice, value="ann@acme.com")
     assert message.links.filter(contact=ann).exists()

@@ -6,6 +6,7 @@ import pytest
 
 from mailsync.ingest import bulk
 from mailsync.models import MailFolder, Message, MessageRaw, Participant, Sighting, Thread
+from tests.factories import MailAccountFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -109,8 +110,4 @@ def test_the_sync_fields_go_to_copy_without_djangos_slow_path():
 
 @pytest.fixture
 def account(alice):
-    from mailsync.models import MailAccount
-
-    return MailAccount.objects.create(
-        user=alice, email="alice@ourco.example", login="alice", imap_host="h", smtp_host="h"
-    )
+    return MailAccountFactory(user=alice)

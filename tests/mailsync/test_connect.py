@@ -7,6 +7,7 @@ from mailsync.models import MailAccount
 from mailsync.transport.imap import Server, check_imap
 from mailsync.transport.smtp import check_smtp
 from mailsync.transport.stages import IMAP_STAGES, SMTP_STAGES
+from tests.factories import MailAccountFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -162,10 +163,6 @@ def test_smtp_over_an_untrusted_certificate(tls_self_signed):
 def test_one_mailbox_per_rep_is_enforced_by_the_database(alice):
     from django.db import IntegrityError
 
-    MailAccount.objects.create(
-        user=alice, email="a@x.example", login="a", imap_host="h", smtp_host="h"
-    )
+    MailAccountFactory(user=alice, email="a@x.example")
     with pytest.raises(IntegrityError):
-        MailAccount.objects.create(
-            user=alice, email="b@x.example", login="b", imap_host="h", smtp_host="h"
-        )
+        MailAccountFactory(user=alice, email="b@x.example")

@@ -7,8 +7,9 @@ from collections import Counter
 
 import pytest
 
-from mailsync.models import MailAccount, Message, Sighting, SkipEntry
+from mailsync.models import Message, Sighting, SkipEntry
 from mailsync.sync.run import account_sync
+from tests.factories import MailAccountFactory
 from tests.mailsync.corpora import all_corpus_messages, catalog
 
 pytestmark = pytest.mark.django_db
@@ -88,17 +89,12 @@ def test_the_whole_corpus_syncs_without_stopping(dovecot, mail_user, alice, sett
     appended = len(name_of_uid)
     assert appended == sum(MESSAGES_PER_CORPUS.values()) - len(REFUSED_BY_THE_SERVER)
 
-    account = MailAccount(
+    account = MailAccountFactory(
         user=alice,
-        email=mail_user.login,
-        login=mail_user.login,
-        imap_host=dovecot.host,
-        imap_port=dovecot.ssl_port,
-        smtp_host=dovecot.host,
+        dovecot=dovecot,
+        mail_user=mail_user,
         history_days=365,  # by arrival (INTERNALDATE), so all of it, however old the Date header
     )
-    account.secret = mail_user.password
-    account.save()
     result = account_sync(account=account)
 
     assert result.error is None, result

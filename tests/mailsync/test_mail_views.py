@@ -13,29 +13,17 @@ from crm import services as crm
 from crm.models import Company, Contact
 from mailsync.models import Attachment, MailAccount, Message, Thread
 from mailsync.sync.run import account_sync
-from tests.factories import DealFactory
-from tests.mailsync.fixtures import unique_login
+from tests.factories import DealFactory, MailAccountFactory
+from tests.mailsync.fixtures import MailUser, unique_login
 
 pytestmark = pytest.mark.django_db
 
 
 def mailbox(dovecot, user, *, sharing="full") -> MailAccount:
     login = unique_login()
-    password = f"secret-{login.split('@')[0]}"
-    dovecot.add_user(login, password)
-    account = MailAccount(
-        user=user,
-        email=login,
-        login=login,
-        imap_host=dovecot.host,
-        imap_port=dovecot.ssl_port,
-        smtp_host=dovecot.host,
-        history_days=365,
-        sharing=sharing,
-    )
-    account.secret = password
-    account.save()
-    return account
+    mail_user = MailUser(login, f"secret-{login.split('@')[0]}")
+    dovecot.add_user(*mail_user)
+    return MailAccountFactory(user=user, dovecot=dovecot, mail_user=mail_user, sharing=sharing)
 
 
 def mail(*, subject, body, message_id, attachment=None, html="", in_reply_to="", date=None):

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from mailsync.models import MailAccount
 from mailsync.sync.run import account_sync
 from mailsync.transport.imap import ImapSession, Server
+from tests.factories import MailAccountFactory
 from tests.mailsync.mail import make_message
 
 pytestmark = pytest.mark.django_db
@@ -50,18 +50,7 @@ def test_the_sync_examines_folders_and_sends_no_command_that_changes_the_mailbox
     dovecot_plain.append(login, "INBOX", make_message(subject="Question"))
     dovecot_plain.append(login, "INBOX", make_message(subject="Big", body="x" * 5000))
     dovecot_plain.append(login, "Sent Items", make_message(subject="Answer", sender=login))
-    account = MailAccount(
-        user=alice,
-        email=login,
-        login=login,
-        imap_host=dovecot_plain.host,
-        imap_port=dovecot_plain.ssl_port,
-        imap_security="ssl",
-        smtp_host=dovecot_plain.host,
-        history_days=365,
-    )
-    account.secret = plain_user.password
-    account.save()
+    account = MailAccountFactory(user=alice, dovecot=dovecot_plain, mail_user=plain_user)
     dovecot_plain.rawlog_clear(login)
 
     result = account_sync(account=account)

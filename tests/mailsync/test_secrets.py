@@ -4,6 +4,7 @@ from django.db import connection
 
 from mailsync import secrets
 from mailsync.models import MailAccount
+from tests.factories import MailAccountFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -14,12 +15,7 @@ NEW = "new-key-" + "n" * 40
 @pytest.fixture
 def account(alice, settings):
     settings.MAILSYNC_SECRET_KEYS = [OLD]
-    account = MailAccount(
-        user=alice, email="alice@x.example", login="alice", imap_host="h", smtp_host="h"
-    )
-    account.secret = "hunter2-app-password"
-    account.save()
-    return account
+    return MailAccountFactory(user=alice, email="alice@x.example", secret="hunter2-app-password")
 
 
 def test_a_database_dump_shows_no_secret(account):

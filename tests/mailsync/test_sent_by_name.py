@@ -8,6 +8,7 @@ from mailsync.models import MailAccount, Message
 from mailsync.sync.run import account_sync
 from mailsync.transport.imap import Server, check_imap, connect, discover_folders, logout
 from mailsync.transport.stages import IMAP_STAGES
+from tests.factories import MailAccountFactory
 from tests.mailsync.mail import make_message
 
 pytestmark = pytest.mark.django_db
@@ -33,20 +34,7 @@ def plain_server(dovecot_plain) -> Server:
 
 def plain_account(dovecot_plain, user, owner) -> MailAccount:
     """The rep's mailbox on the Dovecot without special-use flags, a year of history."""
-    account = MailAccount(
-        user=owner,
-        email=user.login,
-        login=user.login,
-        imap_host=dovecot_plain.host,
-        imap_port=dovecot_plain.ssl_port,
-        imap_security="ssl",
-        smtp_host=dovecot_plain.host,
-        smtp_port=465,
-        history_days=365,
-    )
-    account.secret = user.password
-    account.save()
-    return account
+    return MailAccountFactory(user=owner, dovecot=dovecot_plain, mail_user=user)
 
 
 def create_sent_folder(dovecot_plain, user, name: str) -> None:

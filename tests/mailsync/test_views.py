@@ -16,6 +16,7 @@ from mailsync.models import MailAccount, MailFolder, Message, SkipEntry
 from mailsync.sync.run import account_sync
 from mailsync.transport.stages import IMAP_STAGES, SMTP_STAGES
 from mailsync.views.mailbox import STAGE_LABELS
+from tests.factories import MailAccountFactory
 from tests.mailsync.mail import make_message
 
 pytestmark = pytest.mark.django_db
@@ -50,21 +51,7 @@ def streamed(response) -> str:
 def account(dovecot, smtpd, mail_user, alice):
     """Alice's mailbox, connected to the test Dovecot and SMTP server."""
     smtpd.add_user(mail_user.login, mail_user.password)
-    account = MailAccount(
-        user=alice,
-        email=mail_user.login,
-        login=mail_user.login,
-        imap_host=dovecot.host,
-        imap_port=dovecot.ssl_port,
-        imap_security="ssl",
-        smtp_host=smtpd.host,
-        smtp_port=smtpd.ssl_port,
-        smtp_security="ssl",
-        history_days=365,
-    )
-    account.secret = mail_user.password
-    account.save()
-    return account
+    return MailAccountFactory(user=alice, dovecot=dovecot, smtpd=smtpd, mail_user=mail_user)
 
 
 # -- connecting -------------------------------------------------------------------------------
@@ -371,10 +358,7 @@ def test_presets_match_exact_domains_only():
 def test_the_rep_sees_each_skipped_message_with_its_headers_and_reason(client, alice, charlie):
     from mailsync.models import SkipEntry
 
-    account = MailAccount(
-        user=alice, email="alice@x.example", login="a", imap_host="h", smtp_host="h"
-    )
-    account.save()
+    account = MailAccountFactory(user=alice)
     SkipEntry.objects.create(
         account=account,
         code="too_many_recipients",
