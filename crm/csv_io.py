@@ -51,11 +51,24 @@ from django.utils.translation import gettext_lazy
 
 from crm import services
 from crm.addresses import normalize_domain, normalize_email, normalize_phone, split_lines
-from crm.models import Company, CompanyDomain, Contact, Deal, EmailAddress, Lead, Stage, User
+from crm.models import (
+    RECORD_MODELS,
+    RECORD_PLURALS,
+    Company,
+    CompanyDomain,
+    Contact,
+    Deal,
+    EmailAddress,
+    Lead,
+    Stage,
+    User,
+)
+from crm.names import split_name
 from crm.selectors import records_for_user, stages_active, users_assignable_by
 
-KINDS = ("leads", "contacts", "companies", "deals")
-MODELS = {"leads": Lead, "contacts": Contact, "companies": Company, "deals": Deal}
+# A file holds one kind of record, named in the plural as CsvJob.kind and the URLs name it.
+KINDS = tuple(RECORD_PLURALS.values())
+MODELS = {RECORD_PLURALS[kind]: model for kind, model in RECORD_MODELS.items()}
 
 # ---------------------------------------------------------------------------------------------
 # Columns
@@ -473,16 +486,6 @@ class Row:
 
 # ---------------------------------------------------------------------------------------------
 # Parsing values (pure)
-
-
-def split_name(full: str) -> tuple[str, str]:
-    """ "Ada Lovelace" → ("Ada", "Lovelace"); "Lovelace, Ada" → ("Ada", "Lovelace")."""
-    full = " ".join(full.split())
-    if "," in full:
-        last, first = (p.strip() for p in full.split(",", 1))
-        return first, last
-    first, _sep, last = full.partition(" ")
-    return first, last
 
 
 def parse_emails(value: str) -> list[str]:

@@ -9,6 +9,8 @@ permissions.
 from itertools import chain
 
 from django.db.models import Count, Prefetch, Q, QuerySet
+from django.http import Http404
+from django.shortcuts import get_object_or_404
 
 from crm.models import (
     Activity,
@@ -21,6 +23,7 @@ from crm.models import (
     Stage,
     Task,
     User,
+    record_model,
 )
 
 
@@ -44,6 +47,16 @@ def records_for_user(*, model, user: User) -> QuerySet:
     return qs
 
 
+def record_get(*, kind: str, pk: int, user: User):
+    """A record the user may see, or Http404 (never a 403, which would confirm that it exists);
+    an unknown kind is a 404 too."""
+    try:
+        model = record_model(kind)
+    except KeyError:
+        raise Http404 from None
+    return get_object_or_404(records_for_user(model=model, user=user), pk=pk)
+
+
 def record_choices(*, model, user: User) -> QuerySet:
     """Visible records for a form's drop-down: no joins, no prefetching."""
     return model.objects.filter(owners_visible_to(user))
@@ -53,11 +66,18 @@ def record_can_delete(*, record, user: User) -> bool:
     return record.owner_id == user.pk or (user.is_manager and user.team_id is not None)
 
 
-def users_assignable_by(user: User) -> QuerySet:
-    """The people a user may hand a record to: their team, or only themselves without one."""
+def team_members(user: User) -> QuerySet:
+    """The user's team, deactivated members included: a user without a team is a team of one."""
     if user.team_id:
-        return User.objects.filter(team_id=user.team_id, is_active=True)
+        return User.objects.filter(team_id=user.team_id)
     return User.objects.filter(pk=user.pk)
+
+
+def users_assignable_by(user: User) -> QuerySet:
+    """The people a user may hand a record to: the active members of their team."""
+    members = team_members(user)
+    # A user alone keeps themselves even once deactivated (a CSV job of theirs still runs).
+    return members.filter(is_active=True) if user.team_id else members
 
 
 def stages_active() -> QuerySet:

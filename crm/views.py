@@ -30,7 +30,7 @@ from crm.forms import (
     NoteForm,
     TaskForm,
 )
-from crm.models import Company, Contact, Deal, Lead, Task, User
+from crm.models import Company, Contact, Deal, Lead, Task, User, record_model
 from crm.redirects import redirect_next
 from mailsync.selectors.timeline import mail_threads_for_record
 
@@ -38,7 +38,6 @@ from mailsync.selectors.timeline import mail_threads_for_record
 
 KINDS = {
     "lead": {
-        "model": Lead,
         "form": LeadForm,
         "search": selectors.lead_search,
         "plural": gettext_lazy("Leads"),
@@ -52,7 +51,6 @@ KINDS = {
         "default_sort": "-created",
     },
     "contact": {
-        "model": Contact,
         "form": ContactForm,
         "search": selectors.contact_search,
         "plural": gettext_lazy("Contacts"),
@@ -65,7 +63,6 @@ KINDS = {
         "default_sort": "name",
     },
     "company": {
-        "model": Company,
         "form": CompanyForm,
         "search": selectors.company_search,
         "plural": gettext_lazy("Companies"),
@@ -74,7 +71,6 @@ KINDS = {
         "default_sort": "name",
     },
     "deal": {
-        "model": Deal,
         "form": DealForm,
         "search": selectors.deal_search,
         "plural": gettext_lazy("Deals"),
@@ -96,12 +92,6 @@ def _kind(kind: str) -> dict:
         return KINDS[kind]
     except KeyError:
         raise Http404 from None
-
-
-def record_get(*, kind: str, pk: int, user: User):
-    """A record the user may see, or a 404 (never a 403, which would confirm that it exists)."""
-    model = _kind(kind)["model"]
-    return get_object_or_404(selectors.records_for_user(model=model, user=user), pk=pk)
 
 
 def _save(kind: str, form, user: User):
@@ -135,7 +125,7 @@ class RecordListView(LoginRequiredMixin, ListView):
     def get_queryset(self):
         config = _kind(self.kind)
         user = self.request.user
-        qs = selectors.records_for_user(model=config["model"], user=user)
+        qs = selectors.records_for_user(model=record_model(self.kind), user=user)
         params = self.request.GET
         self.query = params.get("q", "").strip()
         if self.query:
@@ -232,7 +222,7 @@ def _detail_context(request, kind: str, record) -> dict:
 
 @login_required
 def record_detail(request, kind, pk):
-    record = record_get(kind=kind, pk=pk, user=request.user)
+    record = selectors.record_get(kind=kind, pk=pk, user=request.user)
     return render(request, f"crm/{kind}_detail.html", _detail_context(request, kind, record))
 
 
@@ -261,7 +251,7 @@ def record_create(request, kind):
 
 @login_required
 def record_edit(request, kind, pk):
-    record = record_get(kind=kind, pk=pk, user=request.user)
+    record = selectors.record_get(kind=kind, pk=pk, user=request.user)
     form = _kind(kind)["form"](request.POST or None, instance=record, user=request.user)
     if request.method == "POST" and form.is_valid():
         record = _save(kind, form, request.user)
@@ -282,7 +272,7 @@ def record_edit(request, kind, pk):
 
 @login_required
 def record_delete(request, kind, pk):
-    record = record_get(kind=kind, pk=pk, user=request.user)
+    record = selectors.record_get(kind=kind, pk=pk, user=request.user)
     if not selectors.record_can_delete(record=record, user=request.user):
         raise PermissionDenied(_("Only the owner or a manager can delete this record."))
     if request.method == "POST":
@@ -299,7 +289,7 @@ def record_delete(request, kind, pk):
 @login_required
 @require_POST
 def note_add(request, kind, pk):
-    record = record_get(kind=kind, pk=pk, user=request.user)
+    record = selectors.record_get(kind=kind, pk=pk, user=request.user)
     form = NoteForm(request.POST)
     if form.is_valid():
         services.note_add(record=record, author=request.user, body=form.cleaned_data["body"])
@@ -312,7 +302,7 @@ def note_add(request, kind, pk):
 @login_required
 @require_POST
 def task_add(request, kind, pk):
-    record = record_get(kind=kind, pk=pk, user=request.user)
+    record = selectors.record_get(kind=kind, pk=pk, user=request.user)
     form = TaskForm(request.POST, user=request.user)
     if form.is_valid():
         services.task_add(record=record, created_by=request.user, **form.cleaned_data)
@@ -374,7 +364,7 @@ def task_list(request):
 
 @login_required
 def lead_convert(request, pk):
-    lead = record_get(kind="lead", pk=pk, user=request.user)
+    lead = selectors.record_get(kind="lead", pk=pk, user=request.user)
     if lead.is_converted:
         messages.info(request, _("This lead was already converted."))
         return redirect(lead)
@@ -401,7 +391,7 @@ def lead_convert(request, pk):
 @login_required
 @require_POST
 def deal_move(request, pk):
-    deal = record_get(kind="deal", pk=pk, user=request.user)
+    deal = selectors.record_get(kind="deal", pk=pk, user=request.user)
     form = DealMoveForm(request.POST)
     if form.is_valid():
         services.deal_move_stage(deal=deal, stage=form.cleaned_data["stage"], actor=request.user)
@@ -419,7 +409,7 @@ def deal_move(request, pk):
 @login_required
 @require_POST
 def deal_close(request, pk):
-    deal = record_get(kind="deal", pk=pk, user=request.user)
+    deal = selectors.record_get(kind="deal", pk=pk, user=request.user)
     form = DealCloseForm(request.POST)
     if form.is_valid():
         won = form.cleaned_data["outcome"] == "won"
@@ -438,7 +428,7 @@ def deal_close(request, pk):
 @login_required
 @require_POST
 def deal_reopen(request, pk):
-    deal = record_get(kind="deal", pk=pk, user=request.user)
+    deal = selectors.record_get(kind="deal", pk=pk, user=request.user)
     services.deal_reopen(deal=deal, actor=request.user)
     messages.success(request, _("The deal is open again."))
     return redirect(deal)

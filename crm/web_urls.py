@@ -1,10 +1,9 @@
 from django.urls import path
 
 from crm import views, views_csv
+from crm.models import RECORD_PLURALS
 
 app_name = "crm"
-
-KIND_PREFIXES = {"lead": "leads", "contact": "contacts", "company": "companies", "deal": "deals"}
 
 urlpatterns = [
     path("", views.DashboardView.as_view(), name="dashboard"),
@@ -23,7 +22,7 @@ urlpatterns = [
     path("csv-jobs/<int:pk>/download/", views_csv.csv_job_download, name="csv_job_download"),
 ]
 
-for kind, prefix in KIND_PREFIXES.items():
+for kind, prefix in RECORD_PLURALS.items():
     kw = {"kind": kind}
     urlpatterns += [
         path(f"{prefix}/", views.RecordListView.as_view(kind=kind), name=f"{kind}_list"),

@@ -186,13 +186,6 @@ def test_date_order_hint():
     assert csv_io.date_order_hint(["25/01/2025", "01/25/2025"]) is None
 
 
-def test_split_name():
-    assert csv_io.split_name("Ada Lovelace") == ("Ada", "Lovelace")
-    assert csv_io.split_name("Lovelace, Ada") == ("Ada", "Lovelace")
-    assert csv_io.split_name("Maria De Luca") == ("Maria", "De Luca")
-    assert csv_io.split_name("Cher") == ("Cher", "")
-
-
 def test_parse_emails_accepts_separators_and_display_names():
     assert csv_io.parse_emails("a@x.example, B@y.example; c@z.example d@w.example") == [
         "a@x.example",

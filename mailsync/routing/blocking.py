@@ -1,8 +1,9 @@
 """A rep's block list: addresses and domains whose mail stays off the CRM's records.
 
-`links.messages_link` checks the list as it links; the writes here also apply a change to the
-mail already stored: adding an entry takes its mail off the records (and puts it in the skip
-ledger as `blocked`), removing one clears those ledger rows and links the mail again.
+`links.messages_link` checks the list as it links. Adding an entry (`block_add`) also applies it
+to the mail already stored: its mail leaves the records (and goes in the skip ledger as
+`blocked`). Removing one is `links.block_remove`, which clears those ledger rows and links the
+mail again: linking is links' work, and links imports this module, not the other way round.
 """
 
 from collections.abc import Iterable
@@ -25,6 +26,7 @@ from mailsync.models import (
     Source,
 )
 from mailsync.routing.matching import domain_of
+from mailsync.selectors.directory import ignored_addresses
 
 BLOCKED = "blocked"
 
@@ -100,7 +102,8 @@ def ledger_blocked(*, account: MailAccount, blocked: dict[int, str]) -> None:
     SkipEntry.objects.bulk_create(rows, ignore_conflicts=True)
 
 
-def _affected(account: MailAccount, value: str) -> list[int]:
+def entry_messages(*, account: MailAccount, value: str) -> list[int]:
+    """The messages of `account`'s mailbox that a block entry's value matches (ids)."""
     return list(
         Message.objects.filter(sightings__account=account)
         .filter(_participant_filter(value))
@@ -117,12 +120,10 @@ def block_add(*, user: User, value: str) -> BlockEntry:
     account = MailAccount.objects.filter(user=user).first()
     if not created or account is None:
         return entry
-    from mailsync.routing.links import ignored_addresses
-
     ignored = ignored_addresses(user=user)
     participants: dict[int, list[str]] = {}
     for message_id, address in Participant.objects.filter(
-        message__in=_affected(account, value)
+        message__in=entry_messages(account=account, value=value)
     ).values_list("message", "address"):
         participants.setdefault(message_id, []).append(address)
     blocked = {
@@ -175,43 +176,6 @@ def _purge(account: MailAccount, blocked: dict[int, str]) -> None:
     for attachment in Attachment.objects.filter(message__in=blocked).exclude(file=""):
         attachment.file.delete(save=False)  # the files too: storage is not cleaned by CASCADE
     Message.objects.filter(pk__in=blocked).delete()
-
-
-@transaction.atomic
-def block_remove(*, entry: BlockEntry) -> int:
-    """Remove a block entry: its `blocked` ledger rows go, and its mail is linked again.
-    Returns the links made."""
-    from mailsync.routing.links import messages_link
-
-    user, value = entry.user, entry.value
-    entry.delete()
-    account = MailAccount.objects.filter(user=user).select_related("user").first()
-    if account is None:
-        return 0
-    affected = _affected(account, value)
-    SkipEntry.objects.filter(account=account, code=BLOCKED, message__in=affected).delete()
-    # Mail that was kept out of the CRM altogether is fetched again from the server, in a job
-    # (the mailbox may hold a lot of it). The pipeline checks the remaining entries.
-    refetch = list(
-        SkipEntry.objects.filter(
-            account=account, code=BLOCKED, message__isnull=True, detail=block_detail(value)
-        ).values_list("pk", flat=True)
-    )
-    if refetch:
-        transaction.on_commit(lambda: _enqueue_import_again(account.pk, refetch))
-    # messages_link checks the remaining entries: a message another entry blocks goes back in.
-    return messages_link(account=account, messages=list(Message.objects.filter(pk__in=affected)))
-
-
-def _enqueue_import_again(account_id: int, entry_ids: list[int]) -> None:
-    from django_q.tasks import async_task
-
-    async_task(
-        "mailsync.tasks.import_blocked_again",
-        account_id,
-        entry_ids,
-        task_name=f"unblock-account-{account_id}",
-    )
 
 
 def validation_message(error: ValidationError) -> str:

@@ -1,5 +1,6 @@
 """Writes that put mail on records: linking synced messages, removing and adding links by hand,
-choosing a thread's deal, and linking existing mail when a record gets a new address.
+choosing a thread's deal, and linking existing mail when a record gets a new address or a block
+entry is removed.
 
 Decisions are `matching.decide()`'s; this module gathers what it needs with a fixed number of
 queries per batch of messages and writes the links it returns.
@@ -13,44 +14,20 @@ from django.db.models import Q
 from django.utils import timezone
 
 from crm.models import Company, CompanyDomain, Contact, Deal, EmailAddress, Lead, User
-from crm.selectors import owners_visible_to
+from crm.selectors import owners_visible_to, team_members
 from mailsync.models import (
+    BlockEntry,
     LinkRemoval,
     MailAccount,
     Message,
     MessageLink,
     Participant,
+    SkipEntry,
     ThreadDealChoice,
 )
 from mailsync.routing import blocking, matching
 from mailsync.routing.matching import COMPANY, CONTACT, DEAL, LEAD, Directory, Ref, ThreadState
-
-MODELS = {LEAD: Lead, CONTACT: Contact, COMPANY: Company, DEAL: Deal}
-
-
-def ref_of(record) -> Ref:
-    return Ref(record._meta.model_name, record.pk)
-
-
-def _ref_from_ids(row) -> Ref:
-    """The record a link or removal points at, from its foreign keys (no query)."""
-    kind = next(f for f in row.RECORD_FIELDS if getattr(row, f"{f}_id"))
-    return Ref(kind, getattr(row, f"{kind}_id"))
-
-
-def ignored_addresses(*, user: User) -> frozenset[str]:
-    """The rep's own addresses and their teammates': mail among colleagues is not a customer's."""
-    from allauth.account.models import EmailAddress as SignInAddress
-
-    team = (
-        User.objects.filter(team_id=user.team_id)
-        if user.team_id
-        else User.objects.filter(pk=user.pk)
-    )
-    addresses = set(team.exclude(email="").values_list("email", flat=True))
-    addresses |= set(SignInAddress.objects.filter(user__in=team).values_list("email", flat=True))
-    addresses |= set(MailAccount.objects.filter(user__in=team).values_list("email", flat=True))
-    return frozenset(a.lower() for a in addresses)
+from mailsync.selectors.directory import ignored_addresses
 
 
 def _directory(user: User, addresses: set[str]) -> Directory:
@@ -115,7 +92,7 @@ def _thread_states(thread_ids: set[int]) -> dict[int, ThreadState]:
     if spent:
         ThreadDealChoice.objects.filter(pk__in=spent).delete()
     for removal in LinkRemoval.objects.filter(thread__in=thread_ids, message__isnull=True):
-        states[removal.thread_id].removed.add(_ref_from_ids(removal))
+        states[removal.thread_id].removed.add(Ref(*removal.record_key))
     return states
 
 
@@ -143,7 +120,7 @@ def messages_link(*, account: MailAccount, messages: Iterable[Message]) -> int:
     states = _thread_states({m.thread_id for m in messages if m.thread_id})
     kept_off = defaultdict(set)  # message -> records a rep took that one message off
     for removal in LinkRemoval.objects.filter(message__in=messages):
-        kept_off[removal.message_id].add(_ref_from_ids(removal))
+        kept_off[removal.message_id].add(Ref(*removal.record_key))
     existing = set(
         MessageLink.objects.filter(message__in=messages).values_list(
             "message", *MessageLink.RECORD_FIELDS
@@ -175,10 +152,6 @@ def messages_link(*, account: MailAccount, messages: Iterable[Message]) -> int:
             thread_id=thread_id, defaults={"candidates": candidates}
         )
     return len(links)
-
-
-def messages_of_record(record):
-    return Message.objects.filter(**{f"links__{record._meta.model_name}": record})
 
 
 @transaction.atomic
@@ -256,12 +229,10 @@ def _link_stored_mail(*, owner: User, participants: Q) -> int:
     owner's block list, who it may put mail on), and it keeps every rule (removals stay removed,
     blocked mail stays off), so linking again what is already linked changes nothing.
     """
-    team = (
-        User.objects.filter(team_id=owner.team_id)
-        if owner.team_id
-        else User.objects.filter(pk=owner.pk)
-    )
-    accounts = {a.pk: a for a in MailAccount.objects.filter(user__in=team).select_related("user")}
+    accounts = {
+        a.pk: a
+        for a in MailAccount.objects.filter(user__in=team_members(owner)).select_related("user")
+    }
     if not accounts:
         return 0
     held = defaultdict(set)  # account -> its messages to link again
@@ -304,4 +275,42 @@ def domain_link_existing_mail(*, domain: str, owner: User) -> int:
     # An exact domain after the "@" (bob@mail.acme.com is not acme.com), as matching compares.
     return _link_stored_mail(
         owner=owner, participants=Q(participants__address__endswith=f"@{domain}")
+    )
+
+
+@transaction.atomic
+def block_remove(*, entry: BlockEntry) -> int:
+    """Remove a block entry: its `blocked` ledger rows go, and its mail is linked again.
+    Returns the links made."""
+    user, value = entry.user, entry.value
+    entry.delete()
+    account = MailAccount.objects.filter(user=user).select_related("user").first()
+    if account is None:
+        return 0
+    affected = blocking.entry_messages(account=account, value=value)
+    SkipEntry.objects.filter(account=account, code=blocking.BLOCKED, message__in=affected).delete()
+    # Mail that was kept out of the CRM altogether is fetched again from the server, in a job
+    # (the mailbox may hold a lot of it). The pipeline checks the remaining entries.
+    refetch = list(
+        SkipEntry.objects.filter(
+            account=account,
+            code=blocking.BLOCKED,
+            message__isnull=True,
+            detail=blocking.block_detail(value),
+        ).values_list("pk", flat=True)
+    )
+    if refetch:
+        transaction.on_commit(lambda: _enqueue_import_again(account.pk, refetch))
+    # messages_link checks the remaining entries: a message another entry blocks goes back in.
+    return messages_link(account=account, messages=list(Message.objects.filter(pk__in=affected)))
+
+
+def _enqueue_import_again(account_id: int, entry_ids: list[int]) -> None:
+    from django_q.tasks import async_task
+
+    async_task(
+        "mailsync.tasks.import_blocked_again",
+        account_id,
+        entry_ids,
+        task_name=f"unblock-account-{account_id}",
     )

@@ -2,7 +2,8 @@
 
 from django.db.models import Q
 
-from mailsync.models import Sighting, Thread
+from mailsync.models import MailFolder, Sighting, Thread
+from mailsync.selectors.directory import ignored_addresses
 
 NONE, METADATA, SUBJECT, FULL = 0, 1, 2, 3
 LEVELS = {"private": NONE, "metadata": METADATA, "subject": SUBJECT, "full": FULL}
@@ -49,9 +50,6 @@ def message_access(*, user, messages) -> dict[int, int]:
 def message_direction_sent(*, user, messages) -> set[int]:
     """The messages the viewer's side sent: seen in a Sent folder of the viewer's own mailbox,
     or from one of the team's addresses."""
-    from mailsync.models import MailFolder
-    from mailsync.routing.links import ignored_addresses
-
     messages = list(messages)
     sent = set(
         Sighting.objects.filter(
@@ -63,6 +61,16 @@ def message_direction_sent(*, user, messages) -> set[int]:
     ours = ignored_addresses(user=user)
     sent |= {m.pk for m in messages if m.from_address.lower() in ours}
     return sent
+
+
+def thread_is_owned_by(*, thread: Thread, user) -> bool:
+    """Whether the thread's mail came from `user`'s mailbox: only they say who else sees it."""
+    return Sighting.objects.filter(account__user=user, message__thread=thread).exists()
+
+
+def message_is_owned_by(*, message, user) -> bool:
+    """Whether the message came from `user`'s mailbox (theirs to download as it was received)."""
+    return Sighting.objects.filter(account__user=user, message=message).exists()
 
 
 def messages_visible_q(user) -> Q:

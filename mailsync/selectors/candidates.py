@@ -10,10 +10,11 @@ from datetime import datetime
 from django.db.models import Count, Max, Q, QuerySet
 
 from crm.models import Contact, EmailAddress, Lead, User
+from crm.names import split_name
 from crm.selectors import owners_visible_to
 from mailsync.models import MailAccount, Message, Participant, SkipEntry
 from mailsync.routing.blocking import BLOCKED
-from mailsync.routing.links import ignored_addresses
+from mailsync.selectors.directory import ignored_addresses
 
 # Machines, not people: their mail is never a lead.
 MACHINE_PREFIXES = (
@@ -39,16 +40,6 @@ class Candidate:
     @property
     def first_last(self) -> tuple[str, str]:
         return split_name(self.name)
-
-
-def split_name(name: str) -> tuple[str, str]:
-    """ "Ann Lee" -> ("Ann", "Lee"); "Lee, Ann" -> ("Ann", "Lee"); one word is a first name."""
-    name = " ".join((name or "").replace('"', "").split())
-    if "," in name:
-        last, _, first = name.partition(",")
-        return first.strip()[:100], last.strip()[:100]
-    first, _, last = name.partition(" ")
-    return first[:100], last[:100]
 
 
 def known_addresses_q(user: User) -> QuerySet:

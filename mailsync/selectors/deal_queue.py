@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.db.models import F
 
 from mailsync.selectors.access import NONE, SUBJECT, message_access, messages_visible_q
+from mailsync.selectors.directory import ignored_addresses
 from mailsync.selectors.timeline import THREADS_PER_PAGE
 
 
@@ -51,7 +52,6 @@ def deal_choices_waiting(*, user, page=None):
     from crm.models import Deal
     from crm.selectors import record_choices
     from mailsync.models import Message, Participant
-    from mailsync.routing.links import ignored_addresses
 
     waiting = (
         _deal_choices_waiting(user)

@@ -18,11 +18,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from crm.models import Company, Contact, Deal, Lead
+from crm.models import RECORD_MODELS, Deal, record_model
 from crm.redirects import redirect_next
-from crm.selectors import record_choices
-from crm.views import record_get
-from mailsync.models import Attachment, Message, MessageLink, Participant, Sighting, Thread
+from crm.selectors import record_choices, record_get
+from mailsync.models import Attachment, Message, Participant, Thread
 from mailsync.routing import links
 from mailsync.selectors.access import (
     FULL,
@@ -31,6 +30,8 @@ from mailsync.selectors.access import (
     SUBJECT,
     message_access,
     message_direction_sent,
+    message_is_owned_by,
+    thread_is_owned_by,
 )
 from mailsync.selectors.deal_queue import deal_choices_waiting
 from mailsync.selectors.messages import raw_bytes
@@ -62,7 +63,6 @@ SAFE_CONTENT_TYPES = {
 INLINE_IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 # How long the URL of an inline image, minted for one viewer by the message page, works.
 INLINE_IMAGE_URL_SECONDS = 2 * 60 * 60
-KIND_MODELS = {"lead": Lead, "contact": Contact, "company": Company, "deal": Deal}
 KIND_LABELS = {
     "contact": gettext_lazy("Contacts"),
     "company": gettext_lazy("Companies"),
@@ -121,24 +121,15 @@ def _thread_or_404(user, pk: int) -> Thread:
     return thread
 
 
-def _is_owner(user, thread_or_message) -> bool:
-    """The rep whose mailbox the mail came from."""
-    if isinstance(thread_or_message, Thread):
-        sightings = {"message__thread": thread_or_message}
-    else:
-        sightings = {"message": thread_or_message}
-    return Sighting.objects.filter(account__user=user, **sightings).exists()
-
-
 def _visible_records(user, record_links):
     """The records of these links that the user may see."""
     wanted = {}
     for link in record_links:
-        kind = next(f for f in MessageLink.RECORD_FIELDS if getattr(link, f"{f}_id"))
-        wanted.setdefault(kind, set()).add(getattr(link, f"{kind}_id"))
+        kind, pk = link.record_key
+        wanted.setdefault(kind, set()).add(pk)
     visible = {}
     for kind, ids in wanted.items():
-        for record in record_choices(model=KIND_MODELS[kind], user=user).filter(pk__in=ids):
+        for record in record_choices(model=record_model(kind), user=user).filter(pk__in=ids):
             visible[(kind, record.pk)] = record
     return visible
 
@@ -154,10 +145,9 @@ def message_detail(request, pk):
     visible = _visible_records(user, record_links)
     on_records = []
     for link in record_links:
-        kind = next(f for f in MessageLink.RECORD_FIELDS if getattr(link, f"{f}_id"))
-        record = visible.get((kind, getattr(link, f"{kind}_id")))
+        record = visible.get(link.record_key)
         if record is not None:
-            on_records.append({"kind": kind, "record": record, "links": [link]})
+            on_records.append({"kind": link.record_key[0], "record": record, "links": [link]})
     html = ""
     if level >= FULL and message.html:
         html = sanitize_html(
@@ -194,7 +184,7 @@ def message_detail(request, pk):
             for kind, qs in _record_options(user)
         ],
         "deal_candidates": deal_candidates,
-        "is_owner": _is_owner(user, message),
+        "is_owner": message_is_owned_by(message=message, user=user),
         "visibility_choices": Thread.Visibility.choices,
     }
     response = render(request, "mailsync/message.html", context)
@@ -243,7 +233,7 @@ def _inline_images(message: Message, user) -> dict[str, str]:
 
 def _record_options(user):
     for kind in ("contact", "company", "deal", "lead"):
-        yield kind, record_choices(model=KIND_MODELS[kind], user=user).order_by("pk")[:500]
+        yield kind, record_choices(model=record_model(kind), user=user).order_by("pk")[:500]
 
 
 @login_required
@@ -301,7 +291,7 @@ def attachment_inline(request, pk, token):
 @strict_csp
 def message_eml(request, pk):
     message, _level = _message_or_404(request.user, pk)
-    if not _is_owner(request.user, message) or not hasattr(message, "raw"):
+    if not message_is_owned_by(message=message, user=request.user) or not hasattr(message, "raw"):
         raise Http404
     response = HttpResponse(raw_bytes(message), content_type="message/rfc822")
     response["Content-Disposition"] = f'attachment; filename="message-{message.pk}.eml"'
@@ -311,7 +301,7 @@ def message_eml(request, pk):
 
 def _record_from_post(request):
     kind, _sep, pk = request.POST.get("record", "").partition(":")
-    if kind not in KIND_MODELS or not pk.isdigit():
+    if kind not in RECORD_MODELS or not pk.isdigit():
         raise Http404
     return record_get(kind=kind, pk=int(pk), user=request.user)
 
@@ -400,7 +390,10 @@ def deals_to_choose(request):
 def thread_visibility(request, pk):
     thread = _thread_or_404(request.user, pk)
     visibility = request.POST.get("visibility", "")
-    if not _is_owner(request.user, thread) or visibility not in Thread.Visibility.values:
+    if (
+        not thread_is_owned_by(thread=thread, user=request.user)
+        or visibility not in Thread.Visibility.values
+    ):
         raise Http404
     thread.visibility = visibility
     thread.save(update_fields=["visibility"])

@@ -19,7 +19,7 @@ from crm.addresses import normalize_email
 from crm.models import Contact, Lead
 from crm.redirects import redirect_next
 from mailsync.models import BlockEntry, MailAccount
-from mailsync.routing import blocking
+from mailsync.routing import blocking, links
 from mailsync.selectors import candidates
 
 PER_PAGE = 25
@@ -97,6 +97,6 @@ def blocklist(request):
 def block_remove(request, pk: int):
     entry = get_object_or_404(BlockEntry, pk=pk, user=request.user)
     value = entry.value
-    blocking.block_remove(entry=entry)
+    links.block_remove(entry=entry)
     messages.success(request, _("%(value)s is no longer blocked.") % {"value": value})
     return redirect("mailsync:blocklist")

@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 
 from mailsync.models import BlockEntry, Message, MessageLink, MessageRaw, SkipEntry
-from mailsync.routing import blocking
+from mailsync.routing import blocking, links
 from mailsync.sync.run import account_sync
 from tests.factories import MailAccountFactory
 from tests.mailsync.mail import deliver, make_message
@@ -93,7 +93,7 @@ def test_blocking_a_domain(
     assert "acme.com" in blocked_rows(account).get(uid=2).detail
 
     with django_capture_on_commit_callbacks(execute=True):
-        blocking.block_remove(entry=entry)
+        links.block_remove(entry=entry)
     assert not blocked_rows(account).exists()
     assert stored("<d1@acme.com>").links.filter(contact=ann).exists()
     assert stored("<d2@else.example>").links.filter(contact=ann).exists()
@@ -106,11 +106,11 @@ def test_a_message_blocked_twice_stays_blocked_until_both_entries_go(
     by_address = blocking.block_add(user=alice, value="ann@acme.com")
     by_domain = blocking.block_add(user=alice, value="acme.com")
     with django_capture_on_commit_callbacks(execute=True):
-        blocking.block_remove(entry=by_address)
+        links.block_remove(entry=by_address)
     assert stored("<t1@acme.com>") is None  # fetched again, and the domain blocks it again
     assert "acme.com" in blocked_rows(account).get().detail
     with django_capture_on_commit_callbacks(execute=True):
-        blocking.block_remove(entry=by_domain)
+        links.block_remove(entry=by_domain)
     assert stored("<t1@acme.com>").links.filter(contact=ann).exists()
     assert not blocked_rows(account).exists()
 
@@ -122,7 +122,7 @@ def test_blocked_mail_that_left_the_server_stays_in_the_ledger_when_unblocked(
     entry = blocking.block_add(user=alice, value="junk.example")
     dovecot.doveadm("expunge", "-u", mail_user.login, "mailbox", "INBOX", "all")
     with django_capture_on_commit_callbacks(execute=True):
-        blocking.block_remove(entry=entry)
+        links.block_remove(entry=entry)
     assert stored("<g1@junk.example>") is None
     assert blocked_rows(account).count() == 1  # not lost: the rep can still be told
 

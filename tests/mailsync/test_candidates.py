@@ -8,7 +8,6 @@ from django.urls import reverse
 
 from crm.models import Contact, Lead
 from mailsync.models import Message
-from mailsync.selectors.candidates import split_name
 from mailsync.sync.run import account_sync
 from tests.mailsync.mail import make_message
 
@@ -119,20 +118,6 @@ def test_only_a_candidate_can_be_added(charlie_client, mailbox):
     )
     assert response.status_code == 302
     assert not Contact.objects.filter(emails__address="bob@customer.example").exists()
-
-
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [
-        ("Ann Lee", ("Ann", "Lee")),
-        ("Lee, Ann", ("Ann", "Lee")),
-        ('"Ann"', ("Ann", "")),
-        ("", ("", "")),
-        ("Ann van der Berg", ("Ann", "van der Berg")),
-    ],
-)
-def test_split_name(name, expected):
-    assert split_name(name) == expected
 
 
 def test_the_recipients_of_a_mailing_over_the_limit_are_no_candidates(
