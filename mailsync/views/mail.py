@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core import signing
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -22,7 +23,7 @@ from crm.models import RECORD_MODELS, Deal, record_model
 from crm.redirects import redirect_next
 from crm.selectors import record_choices, record_get
 from mailsync.models import Attachment, Message, Participant, Thread
-from mailsync.routing import links
+from mailsync.routing import links, sharing
 from mailsync.selectors.access import (
     FULL,
     METADATA,
@@ -31,7 +32,6 @@ from mailsync.selectors.access import (
     message_access,
     message_direction_sent,
     message_is_owned_by,
-    thread_is_owned_by,
 )
 from mailsync.selectors.deal_queue import deal_choices_waiting
 from mailsync.selectors.messages import raw_bytes
@@ -389,14 +389,12 @@ def deals_to_choose(request):
 @require_POST
 def thread_visibility(request, pk):
     thread = _thread_or_404(request.user, pk)
-    visibility = request.POST.get("visibility", "")
-    if (
-        not thread_is_owned_by(thread=thread, user=request.user)
-        or visibility not in Thread.Visibility.values
-    ):
-        raise Http404
-    thread.visibility = visibility
-    thread.save(update_fields=["visibility"])
+    try:
+        sharing.thread_set_visibility(
+            thread=thread, visibility=request.POST.get("visibility", ""), user=request.user
+        )
+    except (PermissionDenied, ValidationError):
+        raise Http404 from None  # the mail views' one answer to what a user may not do
     messages.success(
         request, _("Who sees this thread: %(v)s.") % {"v": thread.get_visibility_display()}
     )
