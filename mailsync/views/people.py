@@ -14,12 +14,11 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from crm import services as crm
 from crm.addresses import normalize_email
-from crm.models import Contact, Lead
 from crm.redirects import redirect_next
 from mailsync.models import BlockEntry, MailAccount
 from mailsync.routing import blocking, links
+from mailsync.routing.candidates import PERSON_KINDS, NotACandidate, candidate_promote
 from mailsync.selectors import candidates
 
 PER_PAGE = 25
@@ -48,22 +47,22 @@ def candidates_list(request):
 def candidate_add(request):
     """Add a candidate as a lead or a contact; the signal then links its mail at once."""
     kind = request.POST.get("kind")
-    if kind not in ("lead", "contact"):
+    if kind not in PERSON_KINDS:
         return HttpResponseBadRequest()
     try:
         address = normalize_email(request.POST.get("address", ""))
     except ValidationError:
         raise Http404 from None
-    if not candidates.is_candidate(user=request.user, address=address):
+    try:
+        record = candidate_promote(
+            user=request.user, address=address, kind=kind, name=request.POST.get("name", "")
+        )
+    except NotACandidate:
         messages.error(request, _("%(address)s is not in your candidates.") % {"address": address})
         return redirect_next(request, reverse("mailsync:candidates"))
-    first, last = candidates.split_name(request.POST.get("name", ""))
-    fields = {"first_name": first, "last_name": last, "owner": request.user}
     if kind == "lead":
-        record = crm.lead_save(lead=Lead(**fields), actor=request.user, emails=[address])
         text = _("%(address)s is now a lead: its mail is on the record.")
     else:
-        record = crm.contact_save(contact=Contact(**fields), actor=request.user, emails=[address])
         text = _("%(address)s is now a contact: its mail is on the record.")
     messages.success(request, text % {"address": address})
     if request.POST.get("open"):
