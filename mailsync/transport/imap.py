@@ -9,19 +9,34 @@ import contextlib
 import imaplib
 import re
 import socket
-import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 
 from imap_tools import MailBox, MailBoxStartTls
-from imap_tools.errors import ImapToolsError, MailboxLoginError, MailboxStarttlsError
+from imap_tools.errors import MailboxStarttlsError
 from imap_tools.imap_utf7 import utf7_encode
 
 from mailsync.errors import MailError
+from mailsync.transport.credentials import (
+    Credentials,
+    Password,
+    XOAuth2,
+    XOAuth2Exchange,
+    credentials_or_password,
+)
+from mailsync.transport.failures import (
+    COMMAND,
+    CONNECT,
+    NOT_IMAP,
+    POP3_NOT_IMAP,
+    SIGN_IN,
+    TLS_HANDSHAKE,
+    mail_errors,
+)
 from mailsync.transport.hosts import open_socket, resolve
 from mailsync.transport.stages import StageResult, run_stages
-from mailsync.transport.tls import check_pin, client_context, error_from_ssl
+from mailsync.transport.tls import check_pin, client_context
 
 POP3_PORTS = {110, 995}
 
@@ -72,53 +87,9 @@ class Folders:
     others: list[str] = field(default_factory=list)
 
 
-def _words(error: BaseException) -> str:
-    text = " ".join(
-        str(arg.decode(errors="replace") if isinstance(arg, bytes) else arg) for arg in error.args
-    )
-    return re.sub(r"\s+", " ", text or str(error)).strip()[:500]
-
-
-def classify_login_failure(words: str) -> str:
-    lowered = words.lower()
-    if (
-        "application-specific password" in lowered
-        or "app password" in lowered
-        or "web login required" in lowered
-    ):
-        return "app_password_required"
-    if "imap" in lowered and any(w in lowered for w in ("disabled", "not enabled", "turned off")):
-        return "imap_disabled"
-    return "imap_auth_failed"
-
-
-def _after_login_failure(words: str) -> str:
-    """Microsoft 365 and Outlook.com accept the sign-in of a mailbox whose IMAP access is off,
-    then answer every command with "User is authenticated but not connected"."""
-    return "imap_disabled" if "authenticated but not connected" in words.lower() else "server_error"
-
-
-# What the rep sees instead of the first line of something that is not an IMAP server: its
-# banner (SSH, HTTP, a database) would tell whoever asked what runs on the network.
-NOT_IMAP = "the server on this port does not speak IMAP"
-POP3_NOT_IMAP = "the server on this port speaks POP3, not IMAP"
-
-
 def _tcp(host: str, port: int, addresses: list, timeout: float) -> socket.socket:
-    try:
+    with mail_errors("tcp", during=CONNECT, host=host, port=port, timeout=timeout):
         return open_socket(addresses, timeout)
-    except ConnectionRefusedError as error:
-        raise MailError(
-            "connection_refused", f"{host}:{port}: {error.strerror}", stage="tcp"
-        ) from None
-    except TimeoutError:
-        raise MailError(
-            "connection_timeout", f"{host}:{port}: no answer in {timeout:g} s", stage="tcp"
-        ) from None
-    except OSError as error:
-        raise MailError(
-            "connection_refused", f"{host}:{port}: {error.strerror or error}", stage="tcp"
-        ) from None
 
 
 def _readline(sock, timeout: float) -> bytes:
@@ -154,10 +125,43 @@ def _check_greeting(line: bytes, stage: str) -> None:
         raise MailError("server_error", NOT_IMAP, stage=stage)
 
 
+def _starttls(sock: socket.socket, timeout: float) -> None:
+    """STARTTLS by hand on the test's own socket (before imaplib is involved), saying which step
+    failed: no greeting, no STARTTLS in CAPABILITY, or STARTTLS refused."""
+    _check_greeting(_readline(sock, timeout), "tls")
+    sock.sendall(b"a1 CAPABILITY\r\n")
+    capabilities = b""
+    while not capabilities.startswith(b"a1 ") and b"\na1 " not in capabilities:
+        line = _readline(sock, timeout)
+        if not line:
+            break
+        capabilities += line
+    if b"STARTTLS" not in capabilities.upper():
+        raise MailError(
+            "starttls_unavailable",
+            capabilities.decode(errors="replace").strip()[:300],
+            stage="tls",
+        )
+    sock.sendall(b"a2 STARTTLS\r\n")
+    answer = _readline(sock, timeout)
+    if not answer.upper().startswith(b"A2 OK"):
+        raise MailError(
+            "starttls_unavailable", answer.decode(errors="replace").strip(), stage="tls"
+        )
+
+
 def check_imap(
-    server: Server, *, login: str, password: str, pin: str = "", timeout: float = 15
+    server: Server,
+    *,
+    credentials: Credentials | None = None,
+    pin: str = "",
+    timeout: float = 15,
+    login: str | None = None,
+    password: str | None = None,
 ) -> Iterator[StageResult]:
-    """The staged IMAP test: dns, tcp, tls, imap_greeting, imap_login, folders."""
+    """The staged IMAP test: dns, tcp, tls, imap_greeting, imap_login, folders. `login` and
+    `password` are a shorthand for `credentials=Password(login, password)`."""
+    credentials = credentials_or_password(credentials, login=login, password=password)
     state: dict = {}
 
     def pop3_port():
@@ -176,36 +180,12 @@ def check_imap(
         sock = state.pop("sock")
         context = client_context(pin=pin)
         try:
-            if server.security == "starttls":
-                _check_greeting(_readline(sock, timeout), "tls")
-                sock.sendall(b"a1 CAPABILITY\r\n")
-                capabilities = b""
-                while not capabilities.startswith(b"a1 ") and b"\na1 " not in capabilities:
-                    line = _readline(sock, timeout)
-                    if not line:
-                        break
-                    capabilities += line
-                if b"STARTTLS" not in capabilities.upper():
-                    raise MailError(
-                        "starttls_unavailable",
-                        capabilities.decode(errors="replace").strip()[:300],
-                        stage="tls",
-                    )
-                sock.sendall(b"a2 STARTTLS\r\n")
-                answer = _readline(sock, timeout)
-                if not answer.upper().startswith(b"A2 OK"):
-                    raise MailError(
-                        "starttls_unavailable", answer.decode(errors="replace").strip(), stage="tls"
-                    )
-            secure = context.wrap_socket(sock, server_hostname=server.host)
-            check_pin(secure, pin)
-            state["sock"] = secure
-        except ssl.SSLError as error:
-            raise error_from_ssl(error) from None
-        except TimeoutError:
-            raise MailError(
-                "connection_timeout", "no answer during the TLS handshake", stage="tls"
-            ) from None
+            with mail_errors("tls", during=TLS_HANDSHAKE):
+                if server.security == "starttls":
+                    _starttls(sock, timeout)
+                secure = context.wrap_socket(sock, server_hostname=server.host)
+                check_pin(secure, pin)
+                state["sock"] = secure
         finally:
             if "sock" not in state:
                 sock.close()
@@ -221,8 +201,7 @@ def check_imap(
     def imap_login():
         state["mailbox"] = connect(
             server,
-            login=login,
-            password=password,
+            credentials=credentials,
             pin=pin,
             timeout=timeout,
             addresses=state["addresses"],
@@ -322,32 +301,23 @@ class _CheckedMailBoxStartTls(MailBoxStartTls):
         return client
 
 
-def _greeting_failure(error: imaplib.IMAP4.error) -> MailError:
-    """Name what went wrong after an IMAP greeting (`_GreetingChecked` judged the greeting):
-    STARTTLS refused, or capabilities imaplib cannot use. A line imaplib could not parse is
-    still not quoted."""
-    words = _words(error)
-    if any(w in words for w in ("STARTTLS", "TLS not supported", "TLS session")):
-        return MailError("starttls_unavailable", words, stage="imap_login")
-    if isinstance(error, imaplib.IMAP4.abort) and not words.startswith("socket error"):
-        return MailError("server_error", NOT_IMAP, stage="imap_login")
-    return MailError("server_error", words, stage="imap_login")
-
-
 def connect(
     server: Server,
     *,
-    login: str,
-    password: str,
+    credentials: Credentials | None = None,
     pin: str = "",
     timeout: float = 30,
     addresses: list | None = None,
+    login: str | None = None,
+    password: str | None = None,
 ) -> MailBox:
-    """A logged-in MailBox over a verified TLS connection, or a MailError saying why not.
+    """A signed-in MailBox over a verified TLS connection, or a MailError saying why not.
 
     `addresses` are the server's, as `mailsync.hosts.resolve` checked them (the staged test
     resolves once, at its dns stage); without them the name is resolved and checked here.
+    `login` and `password` are a shorthand for `credentials=Password(login, password)`.
     """
+    credentials = credentials_or_password(credentials, login=login, password=password)
     if server.port in POP3_PORTS:
         raise MailError(
             "pop3_not_supported", f"port {server.port} is a POP3 port", stage="imap_login"
@@ -355,7 +325,8 @@ def connect(
     if addresses is None:
         addresses = resolve(server.host, server.port, stage="imap_login")
     context = client_context(pin=pin)
-    try:
+    # No port: these words have always named no server (the sync shows the account's beside).
+    with mail_errors("imap_login", during=CONNECT, host=server.host, timeout=timeout):
         if server.security == "starttls":
             mailbox = _CheckedMailBoxStartTls(
                 server.host, server.port, timeout=timeout, ssl_context=context, addresses=addresses
@@ -365,45 +336,33 @@ def connect(
                 server.host, server.port, timeout=timeout, ssl_context=context, addresses=addresses
             )
         check_pin(mailbox.client.sock, pin)
-    except ssl.SSLError as error:
-        raise error_from_ssl(error, "imap_login") from None
-    except socket.gaierror as error:
-        raise MailError(
-            "dns_not_found", f"{server.host}: {error.strerror}", stage="imap_login"
-        ) from None
-    except ConnectionRefusedError as error:
-        raise MailError("connection_refused", str(error), stage="imap_login") from None
-    except TimeoutError:
-        raise MailError(
-            "connection_timeout", f"no answer in {timeout:g} s", stage="imap_login"
-        ) from None
-    except imaplib.IMAP4.error as error:
-        raise _greeting_failure(error) from None
-    except MailboxStarttlsError as error:
-        raise MailError("starttls_unavailable", _words(error), stage="imap_login") from None
-    except OSError as error:
-        raise MailError("connection_refused", str(error), stage="imap_login") from None
     try:
-        # imap_tools SELECTs INBOX (read-write) after login unless told not to: the sync opens
-        # folders itself, with EXAMINE only.
-        mailbox.login(login, password, initial_folder=None)
-    except MailboxLoginError as error:
-        words = _words_from_login_error(error)
-        raise MailError(classify_login_failure(words), words, stage="imap_login") from None
-    except (imaplib.IMAP4.abort, OSError) as error:
-        raise MailError("server_error", _words(error), stage="imap_login") from None
+        with mail_errors("imap_login", during=SIGN_IN, credentials=credentials):
+            sign_in(mailbox, credentials)
+    except MailError:
+        logout(mailbox)
+        raise
     return mailbox
 
 
-def _words_from_login_error(error: MailboxLoginError) -> str:
-    # MailboxLoginError carries the server's (typ, data) answer.
-    command_result = getattr(error, "command_result", None)
-    if command_result and len(command_result) > 1:
-        return " ".join(
-            part.decode(errors="replace") if isinstance(part, bytes) else str(part)
-            for part in command_result[1] or []
-        ).strip()[:500]
-    return _words(error)
+def sign_in(mailbox: MailBox, credentials: Credentials) -> None:
+    """LOGIN with a password, AUTHENTICATE XOAUTH2 with a token; never a folder selected (imap
+    tools SELECTs INBOX read-write after its login unless told not to: the sync opens folders
+    itself, with EXAMINE only). Raises imaplib's and imap_tools' errors: call it inside
+    `mail_errors(..., during=SIGN_IN)`."""
+    if isinstance(credentials, Password):
+        mailbox.login(credentials.login, credentials.password, initial_folder=None)
+        return
+    assert isinstance(credentials, XOAuth2), credentials
+    client = mailbox.client
+    if "AUTH=XOAUTH2" not in client.capabilities:
+        raise MailError("imap_auth_failed", "the server does not offer XOAUTH2 sign-in")
+    # imap_tools' xoauth2() would answer the server's error challenge with the token again;
+    # Google and Microsoft expect an empty response, then send their NO with the reason.
+    # imaplib raises its error on that NO (and sets the AUTH state on OK).
+    mailbox.login_result = client.authenticate(
+        "XOAUTH2", XOAuth2Exchange(credentials.initial_response())
+    )
 
 
 def logout(mailbox: MailBox) -> None:
@@ -421,11 +380,8 @@ def _short_name(name: str, delimiter: str) -> str:
 
 def discover_folders(mailbox: MailBox, sent_name: str = "") -> Folders:
     """INBOX by name (there is no \\Inbox flag), Sent by the \\Sent flag, else by known names."""
-    try:
+    with mail_errors("folders", during=COMMAND):
         listing = list(mailbox.folder.list())
-    except (imaplib.IMAP4.error, ImapToolsError, OSError) as error:
-        words = _words(error)
-        raise MailError(_after_login_failure(words), words, stage="folders") from None
     names = [f.name for f in listing]
     inbox = next((n for n in names if n.upper() == "INBOX"), "INBOX")
     sent = ""
@@ -460,8 +416,19 @@ class ImapSession:
         self.mailbox = mailbox
 
     @classmethod
-    def open(cls, server: Server, *, login: str, password: str, pin: str = "", timeout: float = 30):
-        return cls(connect(server, login=login, password=password, pin=pin, timeout=timeout))
+    def open(
+        cls,
+        server: Server,
+        *,
+        credentials: Credentials | None = None,
+        pin: str = "",
+        timeout: float = 30,
+        login: str | None = None,
+        password: str | None = None,
+    ) -> "ImapSession":
+        """`login` and `password` are a shorthand for `credentials=Password(login, password)`."""
+        credentials = credentials_or_password(credentials, login=login, password=password)
+        return cls(connect(server, credentials=credentials, pin=pin, timeout=timeout))
 
     def close(self) -> None:
         logout(self.mailbox)
@@ -478,11 +445,8 @@ class ImapSession:
     def examine(self, folder: str) -> int:
         """Select read-only (EXAMINE) and return the folder's UIDVALIDITY from that response."""
         client = self.mailbox.client
-        try:
+        with mail_errors("sync", during=COMMAND):
             typ, _data = client.select(_quote(folder), readonly=True)
-        except (imaplib.IMAP4.error, OSError) as error:
-            words = _words(error)
-            raise MailError(_after_login_failure(words), words, stage="sync") from None
         if typ != "OK":
             raise MailError("server_error", f"EXAMINE {folder}: {_data}", stage="sync")
         values = client.untagged_responses.get("UIDVALIDITY") or [b"0"]
@@ -518,10 +482,8 @@ class ImapSession:
         return self._search(f"HEADER Message-ID {quoted}")
 
     def _search(self, criteria: str, *, up_to: int | None = None) -> list[int]:
-        try:
+        with mail_errors("sync", during=COMMAND):
             typ, data = self.mailbox.client.uid("SEARCH", criteria)
-        except (imaplib.IMAP4.error, OSError) as error:
-            raise MailError("server_error", _words(error), stage="sync") from None
         if typ != "OK":
             raise MailError("server_error", f"SEARCH: {data}", stage="sync")
         uids = sorted({int(u) for u in (data[0] or b"").split()})
@@ -594,10 +556,8 @@ class ImapSession:
         return found
 
     def _uid_fetch(self, uids: list[int], items: str):
-        try:
+        with mail_errors("sync", during=COMMAND):
             typ, data = self.mailbox.client.uid("FETCH", ",".join(map(str, uids)), items)
-        except (imaplib.IMAP4.error, OSError) as error:
-            raise MailError("server_error", _words(error), stage="sync") from None
         if typ != "OK":
             raise MailError("server_error", f"FETCH: {data}", stage="sync")
         return typ, data

@@ -1,28 +1,32 @@
-"""The only module that speaks SMTP. For now: the staged connection test of the sending side
-(smtp_connect, smtp_tls, smtp_login), always over verified TLS."""
+"""The only module that speaks SMTP, always over verified TLS: the staged connection test of the
+sending side (smtp_connect, smtp_tls, smtp_login), and `connect`, the same three steps in one
+call for whoever sends. Both sign in with the account's credentials (a password, or XOAUTH2)."""
 
 import smtplib
-import socket
-import ssl
 from collections.abc import Iterator
 
 from mailsync.errors import MailError
+from mailsync.transport.credentials import (
+    Credentials,
+    Password,
+    XOAuth2,
+    XOAuth2Exchange,
+    credentials_or_password,
+)
+from mailsync.transport.failures import CONNECT, SIGN_IN, STARTTLS, mail_errors
 from mailsync.transport.hosts import open_socket, resolve
 from mailsync.transport.imap import POP3_PORTS, Server
 from mailsync.transport.stages import StageResult, run_stages
-from mailsync.transport.tls import check_pin, client_context, error_from_ssl
-
-# Shown instead of a greeting that is not SMTP's 220: whatever else answered (an SSH or HTTP
-# banner) must not be read out to the rep who typed the address.
-NOT_SMTP = "the server on this port does not speak SMTP"
+from mailsync.transport.tls import check_pin, client_context
 
 
 class _CheckedSMTP(smtplib.SMTP):
     """smtplib's client, connecting to the addresses mailsync.hosts checked instead of resolving
     the name again (STARTTLS still verifies the certificate against the name)."""
 
-    def __init__(self, host: str, port: int, *, timeout: float, addresses: list):
+    def __init__(self, host: str, port: int, *, timeout: float, context, addresses: list):
         self._addresses = addresses  # read by _get_socket, which __init__ calls
+        self.starttls_context = context
         super().__init__(host, port, timeout=timeout)
 
     def _get_socket(self, host, port, timeout):
@@ -39,119 +43,112 @@ class _CheckedSMTP_SSL(smtplib.SMTP_SSL):  # noqa: N801 (smtplib's name)
         return self.context.wrap_socket(sock, server_hostname=self._host)
 
 
-def _words(error: smtplib.SMTPResponseException) -> str:
-    message = error.smtp_error
-    if isinstance(message, bytes):
-        message = message.decode(errors="replace")
-    return f"{error.smtp_code} {message}".strip()
+def _connect(server: Server, *, pin: str, timeout: float) -> smtplib.SMTP:
+    """smtp_connect: a connection to a checked address, TLS verified if implicit, greeted 220."""
+    if server.port in POP3_PORTS:
+        raise MailError(
+            "pop3_not_supported", f"port {server.port} is a POP3 port", stage="smtp_connect"
+        )
+    addresses = resolve(server.host, server.port, stage="smtp_connect")
+    context = client_context(pin=pin)
+    with mail_errors(
+        "smtp_connect", during=CONNECT, host=server.host, port=server.port, timeout=timeout
+    ):
+        if server.security == "ssl":
+            client = _CheckedSMTP_SSL(
+                server.host, server.port, timeout=timeout, context=context, addresses=addresses
+            )
+            check_pin(client.sock, pin)
+        else:
+            client = _CheckedSMTP(
+                server.host, server.port, timeout=timeout, context=context, addresses=addresses
+            )
+    return client
 
 
-def classify_auth_failure(error: smtplib.SMTPResponseException) -> str:
-    words = _words(error).lower()
-    if "application-specific password" in words or "app password" in words:
-        return "app_password_required"
-    if "smtpclientauthentication is disabled" in words or "authentication is disabled" in words:
-        return "smtp_auth_disabled"
-    return "smtp_auth_failed"
+def _starttls(client: smtplib.SMTP, server: Server, *, pin: str) -> None:
+    """smtp_tls: STARTTLS on a plain port (implicit TLS was verified while connecting)."""
+    if server.security == "ssl":
+        return
+    with mail_errors("smtp_tls", during=STARTTLS):
+        client.ehlo()
+        if not client.has_extn("starttls"):
+            raise MailError(
+                "starttls_unavailable", "the server does not offer STARTTLS", stage="smtp_tls"
+            )
+        client.starttls(context=client.starttls_context)
+        check_pin(client.sock, pin)
+        # Say EHLO again over TLS, or a later 503 would be taken for a successful login.
+        client.ehlo()
+
+
+def _sign_in(client: smtplib.SMTP, credentials: Credentials) -> None:
+    """smtp_login: AUTH PLAIN/LOGIN with a password (smtplib picks), AUTH XOAUTH2 with a token."""
+    with mail_errors("smtp_login", during=SIGN_IN, credentials=credentials):
+        client.ehlo_or_helo_if_needed()
+        if not client.has_extn("auth"):
+            raise MailError("smtp_auth_disabled", "the server offers no AUTH", stage="smtp_login")
+        if isinstance(credentials, Password):
+            client.login(credentials.login, credentials.password)
+            return
+        assert isinstance(credentials, XOAuth2), credentials
+        if "XOAUTH2" not in client.esmtp_features.get("auth", "").upper().split():
+            raise MailError(
+                "smtp_auth_disabled", "the server does not offer XOAUTH2", stage="smtp_login"
+            )
+        # The initial response goes with AUTH (RFC 4954); after an error challenge smtplib
+        # sends the empty response that XOAuth2Exchange gives, and the server's 535 follows.
+        client.auth("XOAUTH2", XOAuth2Exchange(credentials.initial_response()))
+
+
+def _close(client: smtplib.SMTP) -> None:
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        client.close()
+
+
+def connect(
+    server: Server, *, credentials: Credentials, pin: str = "", timeout: float = 30
+) -> smtplib.SMTP:
+    """A signed-in SMTP client over verified TLS, for sending; or a MailError saying why not
+    (with the stage of the connection test that failed). The caller quits it."""
+    client = _connect(server, pin=pin, timeout=timeout)
+    try:
+        _starttls(client, server, pin=pin)
+        _sign_in(client, credentials)
+    except BaseException:
+        _close(client)
+        raise
+    return client
 
 
 def check_smtp(
-    server: Server, *, login: str, password: str, pin: str = "", timeout: float = 15
+    server: Server,
+    *,
+    credentials: Credentials | None = None,
+    pin: str = "",
+    timeout: float = 15,
+    login: str | None = None,
+    password: str | None = None,
 ) -> Iterator[StageResult]:
+    """The staged SMTP test: smtp_connect, smtp_tls, smtp_login. `login` and `password` are a
+    shorthand for `credentials=Password(login, password)`."""
+    credentials = credentials_or_password(credentials, login=login, password=password)
     state: dict = {}
 
     def connect():
-        if server.port in POP3_PORTS:
-            raise MailError(
-                "pop3_not_supported", f"port {server.port} is a POP3 port", stage="smtp_connect"
-            )
-        addresses = resolve(server.host, server.port, stage="smtp_connect")
-        context = client_context(pin=pin)
-        try:
-            if server.security == "ssl":
-                client = _CheckedSMTP_SSL(
-                    server.host, server.port, timeout=timeout, context=context, addresses=addresses
-                )
-                check_pin(client.sock, pin)
-            else:
-                client = _CheckedSMTP(
-                    server.host, server.port, timeout=timeout, addresses=addresses
-                )
-            state["client"] = client
-            state["context"] = context
-        except ssl.SSLError as error:
-            raise error_from_ssl(error, "smtp_connect") from None
-        except socket.gaierror as error:
-            raise MailError(
-                "dns_not_found", f"{server.host}: {error.strerror}", stage="smtp_connect"
-            ) from None
-        except ConnectionRefusedError as error:
-            raise MailError(
-                "connection_refused",
-                f"{server.host}:{server.port}: {error.strerror}",
-                stage="smtp_connect",
-            ) from None
-        except (TimeoutError, smtplib.SMTPServerDisconnected):
-            raise MailError(
-                "connection_timeout",
-                f"{server.host}:{server.port}: no answer in {timeout:g} s",
-                stage="smtp_connect",
-            ) from None
-        except smtplib.SMTPResponseException:
-            # Any greeting but 220 (smtplib quotes it, and it may be anything's banner).
-            raise MailError("server_error", NOT_SMTP, stage="smtp_connect") from None
-        except OSError as error:
-            raise MailError("connection_refused", str(error), stage="smtp_connect") from None
-
-    def tls():
-        client = state["client"]
-        if server.security == "ssl":
-            return  # implicit TLS: verified while connecting
-        try:
-            client.ehlo()
-            if not client.has_extn("starttls"):
-                raise MailError(
-                    "starttls_unavailable", "the server does not offer STARTTLS", stage="smtp_tls"
-                )
-            client.starttls(context=state["context"])
-            check_pin(client.sock, pin)
-            # Say EHLO again over TLS, or a later 503 would be taken for a successful login.
-            client.ehlo()
-        except ssl.SSLError as error:
-            raise error_from_ssl(error, "smtp_tls") from None
-        except smtplib.SMTPResponseException as error:
-            raise MailError("starttls_unavailable", _words(error), stage="smtp_tls") from None
-        except (smtplib.SMTPException, OSError) as error:
-            raise MailError("server_error", str(error), stage="smtp_tls") from None
-
-    def authenticate():
-        client = state["client"]
-        try:
-            client.ehlo_or_helo_if_needed()
-            if not client.has_extn("auth"):
-                raise MailError(
-                    "smtp_auth_disabled", "the server offers no AUTH", stage="smtp_login"
-                )
-            client.login(login, password)
-        except smtplib.SMTPAuthenticationError as error:
-            raise MailError(
-                classify_auth_failure(error), _words(error), stage="smtp_login"
-            ) from None
-        except smtplib.SMTPResponseException as error:
-            raise MailError("server_error", _words(error), stage="smtp_login") from None
-        except smtplib.SMTPException as error:
-            raise MailError("smtp_auth_failed", str(error), stage="smtp_login") from None
-        except OSError as error:
-            raise MailError("server_error", str(error), stage="smtp_login") from None
+        state["client"] = _connect(server, pin=pin, timeout=timeout)
 
     try:
         yield from run_stages(
-            [("smtp_connect", connect), ("smtp_tls", tls), ("smtp_login", authenticate)]
+            [
+                ("smtp_connect", connect),
+                ("smtp_tls", lambda: _starttls(state["client"], server, pin=pin)),
+                ("smtp_login", lambda: _sign_in(state["client"], credentials)),
+            ]
         )
     finally:
         client = state.get("client")
         if client is not None:
-            try:
-                client.quit()
-            except (smtplib.SMTPException, OSError):
-                client.close()
+            _close(client)

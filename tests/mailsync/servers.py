@@ -1102,3 +1102,71 @@ class SMTPServer:
     def stop(self) -> None:
         while self._controllers:
             self._controllers.pop().stop()
+
+
+# --------------------------------------------------------------------------------------------
+# IMAP XOAUTH2 as Google and Microsoft speak it (Dovecot's oauth2 passdb answers in its own words)
+
+GMAIL_XOAUTH2_ERROR = b'{"status":"400","schemes":"Bearer","scope":"https://mail.google.com/"}'
+GMAIL_XOAUTH2_REFUSAL = b"NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)"
+
+
+class ImapXOAuth2:
+    """A scripted IMAP server's AUTHENTICATE XOAUTH2, as Gmail does it: `+ ` for the client's
+    response; a known token for its user is OK, anything else gets the base64 JSON error
+    challenge, and once the client has answered that (with an empty line, as it must) the
+    tagged `refusal`. `responses` keeps what clients sent, decoded; `answers_to_error` the
+    lines they sent after the error challenge. CAPABILITY says AUTH=XOAUTH2 unless
+    `advertise=False`. One client at a time."""
+
+    def __init__(self, *, refusal: bytes = GMAIL_XOAUTH2_REFUSAL, advertise: bool = True):
+        self.tokens: dict[str, str] = {}  # token -> login
+        self.refusal = refusal
+        self.advertise = advertise
+        self.responses: list[str] = []
+        self.answers_to_error: list[bytes] = []
+        self._pending: bytes | None = None  # the tag of an AUTHENTICATE in progress
+        self._refused = False
+
+    def add_token(self, login: str, token: str) -> None:
+        self.tokens[token] = login
+
+    def __call__(self, line: bytes) -> bytes | None:
+        if self._pending is not None:
+            return self._continue(line)
+        parts = line.strip().split(None, 2)
+        if len(parts) >= 2 and parts[1].upper() == b"CAPABILITY":
+            mechanisms = b"AUTH=PLAIN AUTH=XOAUTH2" if self.advertise else b"AUTH=PLAIN"
+            return b"* CAPABILITY IMAP4rev1 " + mechanisms + b"\r\n" + parts[0] + b" OK done\r\n"
+        if len(parts) == 3 and parts[1].upper() == b"AUTHENTICATE":
+            if parts[2].strip().upper() != b"XOAUTH2":
+                return parts[0] + b" NO [CANNOT] Unsupported mechanism\r\n"
+            self._pending, self._refused = parts[0], False
+            return b"+ \r\n"
+        if len(parts) >= 2 and parts[1].upper() == b"LIST":
+            return (
+                b'* LIST (\\HasNoChildren) "/" INBOX\r\n'
+                b'* LIST (\\HasNoChildren \\Sent) "/" Sent\r\n' + parts[0] + b" OK LIST done\r\n"
+            )
+        return imap_responder(line)
+
+    def _continue(self, line: bytes) -> bytes:
+        tag = self._pending
+        assert tag is not None
+        if self._refused:
+            self.answers_to_error.append(line.rstrip(b"\r\n"))
+            self._pending = None
+            return tag + b" " + self.refusal + b"\r\n"
+        try:
+            response = base64.b64decode(line.strip(), validate=True).decode()
+        except ValueError:
+            self._pending = None
+            return tag + b" BAD Invalid base64\r\n"
+        self.responses.append(response)
+        fields = dict(part.split("=", 1) for part in response.split("\x01") if "=" in part)
+        token = fields.get("auth", "").removeprefix("Bearer ")
+        if fields.get("user") and self.tokens.get(token) == fields.get("user"):
+            self._pending = None
+            return tag + b" OK Success\r\n"
+        self._refused = True
+        return b"+ " + base64.b64encode(GMAIL_XOAUTH2_ERROR) + b"\r\n"
