@@ -148,11 +148,15 @@ def account_sync(*, account: MailAccount, progress=None) -> SyncResult:
 
 
 def session_open(account: MailAccount) -> ImapSession:
+    # Signs in as the connection test does: with a password, or an OAuth token source.
+    # (Imported here so that this change stays inside this function; it belongs with the
+    # import of clear_error above.)
+    from mailsync.accounts.services import account_credentials
+
     server = Server(account.imap_host, account.imap_port, account.imap_security)
     return ImapSession.open(
         server,
-        login=account.login,
-        password=account.secret,
+        credentials=account_credentials(account),
         pin=account.tls_pin_sha256,
         timeout=settings.MAILSYNC_TIMEOUT,
     )
