@@ -1,15 +1,21 @@
-"""The rep's mailbox settings: an address, a password, and the IMAP and SMTP servers."""
+"""The rep's mailbox settings: an address, a password, and the IMAP and SMTP servers.
+
+The rules those settings follow are `connection_clean`, which the mailbox form and the
+`mail_connect` command share, so that an operator's typo is refused with the same words as a rep's.
+"""
 
 import ipaddress
 import re
 
 from django import forms
+from django.core import validators
 from django.utils.translation import gettext_lazy as _
 
 from mailsync.accounts.presets import Preset
 from mailsync.accounts.services import ConnectionSettings
 from mailsync.errors import code_info
 from mailsync.models import MailAccount
+from mailsync.transport.credentials import Password
 from mailsync.transport.imap import POP3_PORTS, Server
 
 SERVER_FIELDS = [
@@ -57,6 +63,101 @@ def clean_host(value: str) -> str:
             params={"value": value.strip()},
         )
     return ascii_host
+
+
+def connection_clean(data: dict) -> dict:
+    """The rules of a mailbox's connection settings: `data` holds the values typed, already of
+    their type (integer ports), under the form's field names: email, login, imap_host,
+    imap_port, imap_security, smtp_host, smtp_port, smtp_security, history_days. Returns them
+    cleaned (address and host names normalised, the login defaulting to the address), or raises
+    a ValidationError naming the fields (`error_dict`). A name missing from `data` (a form field
+    that failed its own check) is skipped, and so is every rule that needs it."""
+    cleaned = dict(data)
+    errors: dict[str, list[forms.ValidationError]] = {}
+
+    def check(name: str, rule) -> None:
+        if name not in cleaned:
+            return
+        try:
+            cleaned[name] = rule(cleaned[name])
+        except forms.ValidationError as error:
+            errors.setdefault(name, []).append(error)
+            del cleaned[name]
+
+    check("email", _clean_email)
+    check("login", lambda value: (value or "").strip())
+    check("imap_host", _clean_imap_host)
+    check("smtp_host", clean_host)
+    for side in ("imap", "smtp"):
+        check(f"{side}_port", _clean_port)
+        check(f"{side}_security", _clean_security)
+    check("history_days", _clean_history_days)
+    if "email" in cleaned and not cleaned.get("login"):
+        cleaned["login"] = cleaned["email"]
+    for side in ("imap", "smtp"):
+        port, security = cleaned.get(f"{side}_port"), cleaned.get(f"{side}_security")
+        expected = _PORT_SECURITY.get(port)
+        if expected and security and security != expected:
+            errors.setdefault(f"{side}_security", []).append(
+                forms.ValidationError(
+                    _("Port %(port)s uses %(expected)s, not %(chosen)s."),
+                    code="security_mismatch",
+                    params={
+                        "port": port,
+                        "expected": MailAccount.Security(expected).label,
+                        "chosen": MailAccount.Security(security).label,
+                    },
+                )
+            )
+    if errors:
+        raise forms.ValidationError(errors)
+    return cleaned
+
+
+def _run(value, *rules):
+    for rule in rules:
+        rule(value)
+    return value
+
+
+def _clean_email(value: str) -> str:
+    # The form's EmailField runs the same validators: the command gets the same words.
+    value = (value or "").strip()
+    return _run(value, validators.MaxLengthValidator(254), validators.validate_email).lower()
+
+
+def _clean_imap_host(value: str) -> str:
+    host = clean_host(value)
+    if host.split(".")[0] in ("pop", "pop3"):
+        raise forms.ValidationError(_pop3_message(), code="pop3_not_supported")
+    return host
+
+
+def _clean_port(port: int) -> int:
+    _run(port, validators.MinValueValidator(1), validators.MaxValueValidator(65535))
+    if port in POP3_PORTS:
+        raise forms.ValidationError(_pop3_message(), code="pop3_not_supported")
+    return port
+
+
+def _choice(choices):
+    """A rule that the value is one of `choices`, refused in the words of the form's own
+    ChoiceField (Django's, translated)."""
+
+    def rule(value):
+        if value not in choices:
+            raise forms.ValidationError(
+                forms.ChoiceField.default_error_messages["invalid_choice"],
+                code="invalid_choice",
+                params={"value": value},
+            )
+        return value
+
+    return rule
+
+
+_clean_security = _choice(MailAccount.Security.values)
+_clean_history_days = _choice([days for days, _label in MailAccount.HISTORY_CHOICES])
 
 
 class MailboxForm(forms.Form):
@@ -108,61 +209,19 @@ class MailboxForm(forms.Form):
         help_text=_("How far back to import mail from your Inbox and Sent folders."),
     )
 
-    def clean_email(self):
-        return self.cleaned_data["email"].strip().lower()
-
-    def clean_login(self):
-        return self.cleaned_data["login"].strip()
-
-    def clean_imap_host(self):
-        host = clean_host(self.cleaned_data["imap_host"])
-        if host.split(".")[0] in ("pop", "pop3"):
-            raise forms.ValidationError(_pop3_message(), code="pop3_not_supported")
-        return host
-
-    def clean_smtp_host(self):
-        return clean_host(self.cleaned_data["smtp_host"])
-
-    def clean_imap_port(self):
-        port = self.cleaned_data["imap_port"]
-        if port in POP3_PORTS:
-            raise forms.ValidationError(_pop3_message(), code="pop3_not_supported")
-        return port
-
-    def clean_smtp_port(self):
-        port = self.cleaned_data["smtp_port"]
-        if port in POP3_PORTS:
-            raise forms.ValidationError(_pop3_message(), code="pop3_not_supported")
-        return port
-
     def clean(self):
         data = super().clean()
-        if "email" in data and not data.get("login"):
-            data["login"] = data["email"]
-        for side in ("imap", "smtp"):
-            port, security = data.get(f"{side}_port"), data.get(f"{side}_security")
-            expected = _PORT_SECURITY.get(port)
-            if expected and security and security != expected:
-                self.add_error(
-                    f"{side}_security",
-                    forms.ValidationError(
-                        _("Port %(port)s uses %(expected)s, not %(chosen)s."),
-                        code="security_mismatch",
-                        params={
-                            "port": port,
-                            "expected": MailAccount.Security(expected).label,
-                            "chosen": MailAccount.Security(security).label,
-                        },
-                    ),
-                )
+        try:
+            data.update(connection_clean(data))
+        except forms.ValidationError as error:
+            self.add_error(None, error)  # each error on its own field
         return data
 
     def to_connection_settings(self, *, pin: str = "") -> ConnectionSettings:
         data = self.cleaned_data
         return ConnectionSettings(
             email=data["email"],
-            login=data["login"] or data["email"],
-            password=data["password"],
+            credentials=Password(data["login"] or data["email"], data["password"]),
             imap=Server(data["imap_host"], data["imap_port"], data["imap_security"]),
             smtp=Server(data["smtp_host"], data["smtp_port"], data["smtp_security"]),
             history_days=data["history_days"],

@@ -1,11 +1,42 @@
 import sys
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from mailsync.accounts.forms import connection_clean
 from mailsync.accounts.services import ConnectionSettings, account_connect
+from mailsync.errors import CATALOG
 from mailsync.management.commands._output import error_line, stage_line
+from mailsync.transport.credentials import Password
 from mailsync.transport.imap import Server
+
+# Exit codes: 0 connected; 1 not connected: a setting the mailbox form would refuse (printed as
+# "error: ..." lines), no such user, no password, or a failed stage of the connection test.
+# (2 is argparse's, for an unknown option or a value not among the choices.)
+NOT_CONNECTED = 1
+
+
+SETTINGS = [
+    "email",
+    "login",
+    "imap_host",
+    "imap_port",
+    "imap_security",
+    "smtp_host",
+    "smtp_port",
+    "smtp_security",
+    "history_days",
+]
+
+
+def _invalid_line(name: str, error: ValidationError) -> str:
+    """A refused setting: a catalogue code (pop3_not_supported) as every error line says it,
+    else the form's words; either with the option that has it."""
+    option = "--" + name.replace("_", "-")
+    if error.code in CATALOG:
+        return f"{error_line(error.code)} ({option})"
+    return f"error: {option}: {' '.join(error.messages)}"
 
 
 class Command(BaseCommand):
@@ -40,17 +71,24 @@ class Command(BaseCommand):
             or User.objects.filter(email__iexact=who).first()
         )
         if user is None:
-            raise CommandError(f"no user {who!r}")
+            raise CommandError(f"no user {who!r}", returncode=NOT_CONNECTED)
+        try:
+            # The mailbox form's rules: the same refusals, in the same words.
+            data = connection_clean({name: options[name] for name in SETTINGS})
+        except ValidationError as error:
+            for name, errors in error.error_dict.items():
+                for item in errors:
+                    self.stdout.write(_invalid_line(name, item))
+            sys.exit(NOT_CONNECTED)
         password = sys.stdin.readline().rstrip("\r\n")
         if not password:
-            raise CommandError("no password on standard input")
+            raise CommandError("no password on standard input", returncode=NOT_CONNECTED)
         conn = ConnectionSettings(
-            email=options["email"],
-            login=options["login"] or options["email"],
-            password=password,
-            imap=Server(options["imap_host"], options["imap_port"], options["imap_security"]),
-            smtp=Server(options["smtp_host"], options["smtp_port"], options["smtp_security"]),
-            history_days=options["history_days"],
+            email=data["email"],
+            credentials=Password(data["login"], password),
+            imap=Server(data["imap_host"], data["imap_port"], data["imap_security"]),
+            smtp=Server(data["smtp_host"], data["smtp_port"], data["smtp_security"]),
+            history_days=data["history_days"],
         )
         account, results = account_connect(user=user, conn=conn)
         for result in results:
@@ -58,7 +96,7 @@ class Command(BaseCommand):
         if account is None:
             failed = next((r for r in results if not r.ok), None)
             self.stdout.write(error_line(failed.code if failed else "server_error"))
-            sys.exit(1)
+            sys.exit(NOT_CONNECTED)
         self.stdout.write(
             f"connected {account.email} for {user.get_username()}; the first sync is queued"
         )
