@@ -105,7 +105,7 @@ class Conversation:
 
 class DemoMail:
     def __init__(self, *, users: list[User], stages: list[Stage], today: date):
-        self.giulia, self.marco, self.sara, self.emma = users
+        _giulia, self.marco, self.sara, _emma = users
         self.stages = stages
         self.today = today
         self.mails: list[Mail] = []

@@ -355,6 +355,10 @@ CATALOG: dict[str, Code] = {
 }
 
 
+# The ledger code of mail the owner's block list keeps out (in the catalogue like any other).
+BLOCKED = "blocked"
+
+
 def validate_code(value: str) -> None:
     """Model fields hold catalogue codes without database choices: a new code (OAuth, bounces,
     PEC) is one entry here, not a migration."""

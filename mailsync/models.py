@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.models import RecordRef
 from mailsync import secrets
-from mailsync.errors import validate_code
+from mailsync.errors import BLOCKED, validate_code
 
 
 class MailAccount(models.Model):
@@ -424,7 +424,7 @@ class SkipEntry(SourceFields):
             detail=detail[:2000],
             message=message,
             header_message_id=(message_id or "")[:998],
-            subject="" if code == "blocked" else (subject or "")[:2000],
+            subject="" if code == BLOCKED else (subject or "")[:2000],
             from_address=(from_address or "")[:254],
             date=date,
             **source,

@@ -26,6 +26,7 @@ from mailsync.models import (
     Source,
 )
 from mailsync.routing import blocking, links
+from mailsync.selectors.directory import ignored_addresses
 
 
 @dataclass
@@ -210,7 +211,7 @@ def _blocked_in(account: MailAccount, batch: list[_Prepared]) -> list[tuple[_Pre
     values = blocking.blocked_values(user=account.user)
     if not values:
         return []
-    ignored = links.ignored_addresses(user=account.user)
+    ignored = ignored_addresses(user=account.user)
     found = []
     for p in batch:
         if p.parsed is None:

@@ -14,6 +14,7 @@ from django.db.models import Q
 
 from crm.addresses import normalize_domain, normalize_email
 from crm.models import User
+from mailsync.errors import BLOCKED
 from mailsync.models import (
     Attachment,
     BlockEntry,
@@ -27,8 +28,6 @@ from mailsync.models import (
 )
 from mailsync.routing.matching import domain_of
 from mailsync.selectors.directory import ignored_addresses
-
-BLOCKED = "blocked"
 
 
 def normalize_value(value: str) -> str:

@@ -12,8 +12,8 @@ from django.db.models import Count, Max, Q, QuerySet
 from crm.models import Contact, EmailAddress, Lead, User
 from crm.names import split_name
 from crm.selectors import owners_visible_to
+from mailsync.errors import BLOCKED
 from mailsync.models import MailAccount, Message, Participant, SkipEntry
-from mailsync.routing.blocking import BLOCKED
 from mailsync.selectors.directory import ignored_addresses
 
 # Machines, not people: their mail is never a lead.

@@ -96,12 +96,6 @@ def account_claim(*, account: MailAccount) -> str | None:
     return token if claimed else None
 
 
-def account_release(*, account: MailAccount, token: str) -> None:
-    MailAccount.objects.filter(pk=account.pk, sync_claim=token).update(
-        sync_claimed_at=None, sync_claim=""
-    )
-
-
 def account_sync(*, account: MailAccount, progress=None) -> SyncResult:
     """Sync the Inbox and Sent folders of one account. Never raises for a server's failure, nor
     for a crash of our own: each is recorded on the account and its run with a code (the
