@@ -104,11 +104,6 @@ def records_sharing_addresses(*, record, user: User) -> dict[str, list]:
     return shared
 
 
-def records_with_addresses(*, addresses: list[str]) -> QuerySet:
-    """Every EmailAddress row for a set of normalised addresses: one indexed query."""
-    return EmailAddress.objects.filter(address__in=addresses).select_related("contact", "lead")
-
-
 def timeline_for(*, record) -> list:
     """Notes, tasks and activity on a record, newest first."""
     key = {record.kind: record}

@@ -12,7 +12,6 @@ from django.http import Http404, HttpResponseNotFound
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template import loader
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -191,7 +190,6 @@ def _detail_context(request, kind: str, record) -> dict:
     context = {
         "kind": kind,
         "record": record,
-        "object": record,
         "timeline": page,
         "note_form": NoteForm(),
         "task_form": TaskForm(user=user),
@@ -459,7 +457,6 @@ class DashboardView(LoginRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context.update(selectors.dashboard_for(user=self.request.user))
-        context["today"] = timezone.localdate()
         return context
 
 
@@ -478,4 +475,4 @@ def search(request):
 def page_not_found(request, exception):
     """A 404 in the reader's language and in the site's layout, never a trace."""
     template = loader.get_template("404.html")
-    return HttpResponseNotFound(template.render({"request_path": request.path}, request))
+    return HttpResponseNotFound(template.render({}, request))

@@ -20,24 +20,6 @@ def test_addresses_are_stored_normalised_in_order_without_repeats(alice):
     assert [e.address for e in contact.emails.all()] == ["b.smith@acme.com"]
 
 
-def test_one_query_finds_every_record_for_a_set_of_addresses(alice, django_assert_num_queries):
-    contact = services.contact_save(
-        contact=Contact(first_name="Ann", owner=alice), actor=alice, emails=["ann@acme.com"]
-    )
-    lead = services.lead_save(
-        lead=Lead(first_name="Ann", owner=alice), actor=alice, emails=["ann@acme.com"]
-    )
-    other = services.contact_save(
-        contact=Contact(first_name="Zed", owner=alice), actor=alice, emails=["zed@acme.com"]
-    )
-    with django_assert_num_queries(1):
-        found = {
-            e.record
-            for e in selectors.records_with_addresses(addresses=["ann@acme.com", "zed@acme.com"])
-        }
-    assert found == {contact, lead, other}
-
-
 def test_the_same_address_twice_on_one_record_is_refused_by_the_database(alice):
     contact = ContactFactory(owner=alice)
     EmailAddress.objects.create(contact=contact, address="x@acme.com")

@@ -10,7 +10,6 @@ from datetime import datetime
 from django.db.models import Count, Max, Q, QuerySet
 
 from crm.models import Contact, EmailAddress, Lead, User
-from crm.names import split_name
 from crm.selectors import owners_visible_to
 from mailsync.errors import BLOCKED
 from mailsync.models import MailAccount, Message, Participant, SkipEntry
@@ -36,10 +35,6 @@ class Candidate:
     messages: int
     last_date: datetime | None
     subjects: list[str] = field(default_factory=list)
-
-    @property
-    def first_last(self) -> tuple[str, str]:
-        return split_name(self.name)
 
 
 def known_addresses_q(user: User) -> QuerySet:

@@ -161,7 +161,6 @@ def message_detail(request, pk):
         )
     context = {
         "message": message,
-        "level": level,
         "show_subject": level >= SUBJECT,
         "show_body": level >= FULL,
         "sent": bool(message_direction_sent(user=user, messages=[message])),
