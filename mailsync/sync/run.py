@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from mailsync.accounts.services import clear_error
+from mailsync.accounts.services import account_credentials, clear_error
 from mailsync.errors import MailError
 from mailsync.ingest import DATABASE_UNAVAILABLE, Envelope, ImapSource, message_ingest
 from mailsync.models import (
@@ -145,7 +145,6 @@ def session_open(account: MailAccount) -> ImapSession:
     # Signs in as the connection test does: with a password, or an OAuth token source.
     # (Imported here so that this change stays inside this function; it belongs with the
     # import of clear_error above.)
-    from mailsync.accounts.services import account_credentials
 
     server = Server(account.imap_host, account.imap_port, account.imap_security)
     return ImapSession.open(
