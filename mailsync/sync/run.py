@@ -142,10 +142,8 @@ def account_sync(*, account: MailAccount, progress=None) -> SyncResult:
 
 
 def session_open(account: MailAccount) -> ImapSession:
-    # Signs in as the connection test does: with a password, or an OAuth token source.
-    # (Imported here so that this change stays inside this function; it belongs with the
-    # import of clear_error above.)
-
+    """An IMAP session signed in as the connection test signs in: by the account's credentials
+    (a password, or an OAuth token source)."""
     server = Server(account.imap_host, account.imap_port, account.imap_security)
     return ImapSession.open(
         server,
