@@ -6,8 +6,8 @@ from django.utils import translation
 
 from tests.factories import TeamFactory, UserFactory
 
-# The real mail servers (Dovecot, SMTP) of tests/mailsync, for the browser tests too.
-pytest_plugins = ["tests.mailsync.fixtures"]
+# The real mail servers (Dovecot, SMTP) of tests/support, for the browser tests too.
+pytest_plugins = ["tests.support.fixtures"]
 
 
 @pytest.fixture(autouse=True)

@@ -109,9 +109,9 @@ class MailAccountFactory(factory.django.DjangoModelFactory):
         model = MailAccount
 
     class Params:
-        dovecot = None  # tests.mailsync.servers.Dovecot: .host, .ssl_port
-        smtpd = None  # tests.mailsync.servers.SMTPServer: .host, .ssl_port
-        mail_user = None  # tests.mailsync.fixtures.MailUser: .login, .password
+        dovecot = None  # tests.support.servers.Dovecot: .host, .ssl_port
+        smtpd = None  # tests.support.servers.SMTPServer: .host, .ssl_port
+        mail_user = None  # tests.support.fixtures.MailUser: .login, .password
 
     user = factory.SubFactory(UserFactory)
     email = factory.LazyAttribute(lambda a: a.mail_user.login if a.mail_user else a.user.email)

@@ -22,5 +22,5 @@ SECURE_HSTS_SECONDS = 0
 ALLOWED_HOSTS = ["*"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 MEDIA_ROOT = VAR_DIR / "test-media"  # noqa: F405
-# The test mail servers listen on 127.0.0.1 (tests/mailsync/test_private_hosts.py turns it off).
+# The test mail servers listen on 127.0.0.1 (transport/test_private_hosts.py turns it off).
 MAILSYNC_ALLOW_PRIVATE_HOSTS = True

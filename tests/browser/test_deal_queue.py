@@ -9,8 +9,8 @@ from crm.models import Contact
 from mailsync.models import ThreadDealChoice
 from tests.browser.conftest import sign_in
 from tests.factories import DealFactory
-from tests.mailsync.test_deal_queue import sync
-from tests.mailsync.test_mail_views import mailbox
+from tests.mailsync.routing.test_deal_queue import sync
+from tests.mailsync.views.test_mail import mailbox
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),

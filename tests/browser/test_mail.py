@@ -10,7 +10,7 @@ from mailsync.models import Message
 from mailsync.sync.run import account_sync
 from tests.browser.conftest import sign_in
 from tests.factories import DealFactory
-from tests.mailsync.test_mail_views import mail, mailbox
+from tests.mailsync.views.test_mail import mail, mailbox
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),

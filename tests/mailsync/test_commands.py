@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from mailsync.models import MailAccount, Message
-from tests.mailsync.mail import make_message
+from tests.support.mail import make_message
 
 pytestmark = pytest.mark.django_db
 

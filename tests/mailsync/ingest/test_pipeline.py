@@ -19,7 +19,7 @@ from mailsync.ingest import (
 from mailsync.models import MailFolder, Message, Sighting, SkipEntry, SyncRun
 from mailsync.selectors.messages import raw_bytes
 from mailsync.sync.run import account_sync
-from tests.mailsync.mail import make_message
+from tests.support.mail import make_message
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ import pytest
 
 from crm.models import Contact, Lead
 from mailsync.routing.candidates import NotACandidate, candidate_promote
-from tests.mailsync.mail import deliver
+from tests.support.mail import deliver
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from mailsync.models import Thread
 from mailsync.routing.sharing import thread_set_visibility
 from mailsync.selectors.access import NONE, message_access
-from tests.mailsync.mail import deliver
+from tests.support.mail import deliver
 
 pytestmark = pytest.mark.django_db
 

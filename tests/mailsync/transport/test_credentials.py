@@ -10,7 +10,7 @@ from mailsync.transport.credentials import Password, XOAuth2
 from mailsync.transport.imap import ImapSession, Server, check_imap
 from mailsync.transport.smtp import check_smtp
 from mailsync.transport.stages import IMAP_STAGES, SMTP_STAGES
-from tests.mailsync.servers import (
+from tests.support.servers import (
     GMAIL_XOAUTH2_REFUSAL,
     ImapXOAuth2,
     imap_tls_server,

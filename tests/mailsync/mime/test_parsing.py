@@ -28,7 +28,7 @@ from mailsync.mime.parsing import (
     parse_message,
 )
 from mailsync.views.html import sanitize_html
-from tests.mailsync.corpora import (  # noqa: E402
+from tests.support.corpora import (  # noqa: E402
     corpora,
     corpus_file,
     corpus_messages,

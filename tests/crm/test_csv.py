@@ -35,7 +35,7 @@ from tests.factories import (
     UserFactory,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "csv"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "csv"
 
 
 def fixture(name: str) -> bytes:

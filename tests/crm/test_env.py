@@ -8,7 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from crm.env import anymail_settings_from_env, env_bool, env_int, env_list, parse_database_url
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_env_bool_reads_the_usual_spellings(monkeypatch):

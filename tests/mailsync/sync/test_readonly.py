@@ -9,7 +9,7 @@ import pytest
 from mailsync.sync.run import account_sync
 from mailsync.transport.imap import ImapSession, Server
 from tests.factories import MailAccountFactory
-from tests.mailsync.mail import make_message
+from tests.support.mail import make_message
 
 pytestmark = pytest.mark.django_db
 

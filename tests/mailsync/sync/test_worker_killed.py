@@ -17,8 +17,8 @@ import uuid
 import psycopg
 import pytest
 
-from tests.mailsync.mail import make_message
-from tests.mailsync.processes import ROOT, connect_alice, process_env
+from tests.support.mail import make_message
+from tests.support.processes import ROOT, connect_alice, process_env
 
 pytestmark = pytest.mark.slow
 MESSAGES = 400

@@ -13,7 +13,7 @@ from mailsync.sync.run import account_sync
 from mailsync.transport.hosts import is_public
 from mailsync.transport.imap import Server, check_imap
 from mailsync.transport.smtp import check_smtp
-from tests.mailsync.servers import LineServer
+from tests.support.servers import LineServer
 
 pytestmark = pytest.mark.django_db
 SSH_BANNER = b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"

@@ -9,7 +9,7 @@ from mailsync.models import Message, SkipEntry
 from mailsync.sync.run import account_sync
 from mailsync.transport.imap import Server, check_imap
 from mailsync.transport.smtp import check_smtp
-from tests.mailsync.mail import make_message
+from tests.support.mail import make_message
 
 pytestmark = pytest.mark.django_db
 

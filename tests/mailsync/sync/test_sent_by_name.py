@@ -9,7 +9,7 @@ from mailsync.sync.run import account_sync
 from mailsync.transport.imap import Server, check_imap, connect, discover_folders, logout
 from mailsync.transport.stages import IMAP_STAGES
 from tests.factories import MailAccountFactory
-from tests.mailsync.mail import make_message
+from tests.support.mail import make_message
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from tests.mailsync.mail import make_message
-from tests.mailsync.processes import ROOT, connect_alice, manage, process_env
+from tests.support.mail import make_message
+from tests.support.processes import ROOT, connect_alice, manage, process_env
 
 MESSAGES = 150
 

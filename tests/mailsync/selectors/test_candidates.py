@@ -9,7 +9,7 @@ from django.urls import reverse
 from crm.models import Contact, Lead
 from mailsync.models import Message
 from mailsync.sync.run import account_sync
-from tests.mailsync.mail import make_message
+from tests.support.mail import make_message
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from django.urls import reverse
 from mailsync.models import Message, SkipEntry
 from mailsync.selectors.messages import raw_bytes
 from mailsync.sync.run import account_sync
-from tests.mailsync.mail import make_message
+from tests.support.mail import make_message
 
 pytestmark = pytest.mark.django_db
 

@@ -212,7 +212,7 @@ class _OAuthIntrospection:
 
 
 DOVECOT_CONF = """\
-# Throwaway Dovecot for the CRM's mailsync tests, written by tests/mailsync/servers.py.
+# Throwaway Dovecot for the CRM's mailsync tests, written by tests/support/servers.py.
 instance_name = {instance}
 base_dir = {root}/run
 state_dir = {root}/state

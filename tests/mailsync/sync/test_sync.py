@@ -9,7 +9,7 @@ from mailsync.models import MailAccount, MailFolder, Message, Participant, Sight
 from mailsync.selectors.due import accounts_due
 from mailsync.selectors.messages import raw_bytes
 from mailsync.sync.run import account_claim, account_sync
-from tests.mailsync.mail import make_message
+from tests.support.mail import make_message
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ import pytest
 
 from mailsync.models import Attachment, Message, Thread
 from mailsync.views import mail as views_mail
-from tests.mailsync.test_mail_views import deliver, mail, mailbox
+from tests.mailsync.views.test_mail import deliver, mail, mailbox
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ import pytest
 from mailsync.models import Message, Sighting, SkipEntry
 from mailsync.sync.run import account_sync
 from tests.factories import MailAccountFactory
-from tests.mailsync.corpora import all_corpus_messages, catalog
+from tests.support.corpora import all_corpus_messages, catalog
 
 pytestmark = pytest.mark.django_db
 

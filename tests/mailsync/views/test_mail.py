@@ -14,7 +14,7 @@ from crm.models import Company, Contact
 from mailsync.models import Attachment, MailAccount, Message, Thread
 from mailsync.sync.run import account_sync
 from tests.factories import DealFactory, MailAccountFactory
-from tests.mailsync.fixtures import MailUser, unique_login
+from tests.support.fixtures import MailUser, unique_login
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from crm.models import Company, Contact, Deal, Lead
 from mailsync.models import LinkRemoval, Message, MessageLink, ThreadDealChoice
 from mailsync.routing import links
 from tests.factories import DealFactory
-from tests.mailsync.mail import deliver
+from tests.support.mail import deliver
 
 pytestmark = pytest.mark.django_db
 

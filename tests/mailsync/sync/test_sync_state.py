@@ -12,7 +12,7 @@ from mailsync.models import MailAccount, Message, Sighting, SyncRun
 from mailsync.selectors.due import accounts_due
 from mailsync.selectors.status import account_status
 from mailsync.sync.run import account_claim, account_sync
-from tests.mailsync.mail import make_message
+from tests.support.mail import make_message
 
 pytestmark = pytest.mark.django_db
 

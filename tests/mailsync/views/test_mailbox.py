@@ -17,7 +17,7 @@ from mailsync.sync.run import account_sync
 from mailsync.transport.stages import IMAP_STAGES, SMTP_STAGES
 from mailsync.views.mailbox import STAGE_LABELS
 from tests.factories import MailAccountFactory
-from tests.mailsync.mail import make_message
+from tests.support.mail import make_message
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from mailsync.models import BlockEntry, Message, MessageLink, MessageRaw, SkipEn
 from mailsync.routing import blocking, links
 from mailsync.sync.run import account_sync
 from tests.factories import MailAccountFactory
-from tests.mailsync.mail import deliver, make_message
+from tests.support.mail import deliver, make_message
 
 pytestmark = pytest.mark.django_db
 

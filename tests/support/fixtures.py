@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import pytest
 
-from tests.mailsync.servers import (
+from tests.support.servers import (
     DOVECOT,
     INSTALL_HINT,
     CertAuthority,

@@ -11,7 +11,7 @@ from crm import services as crm
 from crm.models import Company, CompanyDomain, Contact, Lead
 from mailsync.routing import links
 from mailsync.sync.run import account_sync
-from tests.mailsync.mail import deliver, make_message
+from tests.support.mail import deliver, make_message
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ import pytest
 from imap_tools import AND, MailBox, MailBoxStartTls
 from imap_tools.errors import MailboxLoginError
 
-from tests.mailsync.fixtures import unique_login
+from tests.support.fixtures import unique_login
 
 
 def verifying(cafile) -> ssl.SSLContext:
