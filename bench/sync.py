@@ -42,7 +42,7 @@ def main() -> None:
         MAILSYNC_FETCH_BATCH=str(args.batch),
         MAILSYNC_ALLOW_PRIVATE_HOSTS="true",  # the throwaway Dovecot is on 127.0.0.1
     )
-    from tests.mailsync.servers import CertAuthority, Dovecot
+    from tests.support.servers import CertAuthority, Dovecot
 
     ca = CertAuthority(tmp / "ca", "bench-ca")
     os.environ["MAILSYNC_CA_FILE"] = str(ca.ca_file)
