@@ -955,7 +955,10 @@ def test_crm_import_command_defaults_to_the_first_superuser(db):
         ("contacts_no_identifying_column.csv", 2),
     ],
 )
-def test_crm_import_exit_status(alice, bob, capsys, name, status):
+def test_crm_import_exit_status(alice, bob, capsys, settings, name, status):
+    # execute_from_command_line runs django.setup() again; without this its logging handlers
+    # would write to capsys's streams, closed after the test, and later log lines would fail.
+    settings.LOGGING_CONFIG = None
     argv = ["manage.py", "crm_import", "contacts", str(FIXTURES / name), "--user", "alice"]
     if status is None:
         execute_from_command_line(argv)
