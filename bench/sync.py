@@ -17,8 +17,6 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from mailsync.sync.run import account_sync
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -134,6 +132,7 @@ def _raw_fetch(dovecot, login: str, password: str) -> float:
 def _our_sync(dovecot, login: str, password: str) -> tuple[float, int, float]:
     from crm.models import User
     from mailsync.models import MailAccount
+    from mailsync.sync.run import account_sync
 
     user = User.objects.create_user("bench", "bench@ourco.example")
     account = MailAccount(
@@ -170,6 +169,8 @@ def _peak_memory_of_a_full_sync(account) -> int:
     """Sync the mailbox again from scratch, into emptied tables, under tracemalloc: the peak of
     Python allocations. Not timed, since tracemalloc slows allocation-heavy code a lot."""
     from django.db import connection
+
+    from mailsync.sync.run import account_sync
 
     with connection.cursor() as cursor:
         cursor.execute(
