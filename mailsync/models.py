@@ -397,7 +397,13 @@ class SkipEntry(SourceFields):
         verbose_name = _("skipped message")
         verbose_name_plural = _("skipped messages")
         ordering = ["-created_at"]
-        constraints = SourceFields.unique_per_source("one_skip_per", "code")
+        constraints = [
+            *SourceFields.unique_per_source("one_skip_per", "code"),
+            # bulk_create skips validation: a row must still say which route its message took.
+            models.CheckConstraint(
+                condition=Q(source__in=Source.values), name="skipentry_has_a_source"
+            ),
+        ]
 
     def __str__(self):
         return f"{self.code}: {self.subject or self.header_message_id}"

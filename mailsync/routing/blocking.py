@@ -155,17 +155,14 @@ def _purge(account: MailAccount, blocked: dict[int, str]) -> None:
     arrival: the ledger keeps where it is on the server, so unblocking fetches it again."""
     if not blocked:
         return
+    # The ledger row names the message until the message goes, below (SET_NULL then).
     rows = [
-        SkipEntry(
+        SkipEntry.entry(
             account=account,
-            folder_id=sighting.folder_id,
-            uidvalidity=sighting.uidvalidity,
-            uid=sighting.uid,
             code=BLOCKED,
             detail=block_detail(blocked[sighting.message_id]),
-            header_message_id=(sighting.message.message_id or "")[:998],
-            from_address=sighting.message.from_address,
-            date=sighting.message.date,
+            message=sighting.message,
+            **sighting.source_fields(),
         )
         for sighting in Sighting.objects.filter(
             account=account, message__in=blocked, folder__isnull=False

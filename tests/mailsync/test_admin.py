@@ -56,6 +56,7 @@ def make_account(n: int) -> MailAccount:
     )
     SkipEntry.objects.create(
         account=account,
+        source="imap",
         folder=inbox,
         uid=n,
         code="too_many_recipients",

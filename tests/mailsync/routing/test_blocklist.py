@@ -44,6 +44,7 @@ def test_blocking_an_address_keeps_its_mail_out_and_removing_brings_it_back(
     assert stored("<b1@acme.com>") is None and not MessageRaw.objects.exists()
     row = blocked_rows(account).get()
     assert (row.message, row.uid, row.from_address) == (None, 1, "ann@acme.com")
+    assert (row.source, row.header_message_id) == ("imap", "b1@acme.com") and row.date
     assert row.subject == "" and "ann@acme.com" in row.detail
 
     dovecot.append(

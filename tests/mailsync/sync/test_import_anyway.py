@@ -111,6 +111,8 @@ def test_only_the_owner_of_the_ledger_can_import_anyway(
 
 
 def test_other_skips_cannot_be_imported_anyway(alice_client, alice, account):
-    entry = SkipEntry.objects.create(account=account, code="unparseable", detail="no header")
+    entry = SkipEntry.objects.create(
+        account=account, source="imap", code="unparseable", detail="no header"
+    )
     response = alice_client.post(reverse("mailsync:mailbox_skipped_import", args=[entry.pk]))
     assert response.status_code == 404

@@ -192,8 +192,12 @@ def test_the_status_page_shows_health_counts_and_folders(alice_client, account):
     account.failures, account.last_sync_at = 3, now - timedelta(minutes=2)
     account.save()
     inbox = MailFolder.objects.create(account=account, role="inbox", name="INBOX", last_uid=42)
-    SkipEntry.objects.create(account=account, folder=inbox, uid=7, code="too_many_recipients")
-    SkipEntry.objects.create(account=account, folder=inbox, uid=8, code="too_many_recipients")
+    SkipEntry.objects.create(
+        account=account, source="imap", folder=inbox, uid=7, code="too_many_recipients"
+    )
+    SkipEntry.objects.create(
+        account=account, source="imap", folder=inbox, uid=8, code="too_many_recipients"
+    )
 
     page = alice_client.get(URL).content.decode()
     assert 'class="badge status-error">Error</span>' in page
@@ -361,6 +365,7 @@ def test_the_rep_sees_each_skipped_message_with_its_headers_and_reason(client, a
     account = MailAccountFactory(user=alice)
     SkipEntry.objects.create(
         account=account,
+        source="imap",
         code="too_many_recipients",
         detail="140 recipients; the limit is 100",
         subject="Autumn newsletter",
