@@ -6,7 +6,7 @@ import logging
 from django.conf import settings
 from django.db import transaction
 
-from mailsync.ingest import Envelope, ImapSource, message_ingest
+from mailsync.ingest import message_ingest
 from mailsync.ingest.store import attachments_store, participant_rows
 from mailsync.mime import parsing
 from mailsync.models import (
@@ -18,7 +18,7 @@ from mailsync.models import (
     SkipEntry,
 )
 from mailsync.routing import blocking, links
-from mailsync.sync.run import session_open
+from mailsync.sync.run import imap_envelopes, session_open
 
 log = logging.getLogger(__name__)
 
@@ -78,15 +78,7 @@ def blocked_import_again(*, account: MailAccount, entry_ids: list[int]) -> int:
             SkipEntry.objects.filter(pk__in=[entry.pk for entry, _item in pairs]).delete()
             outcomes = message_ingest(
                 account=account,
-                envelopes=[
-                    Envelope(
-                        item.raw,
-                        ImapSource(folder, uidvalidity, item.uid),
-                        headers_only=item.headers_only,
-                        size=item.size,
-                    )
-                    for _entry, item in pairs
-                ],
+                envelopes=imap_envelopes(folder, uidvalidity, [item for _entry, item in pairs]),
             )
         imported += sum(outcome.code == "imported" for outcome in outcomes)
     return imported

@@ -231,6 +231,19 @@ def _not_sighted(folder: MailFolder, uidvalidity: int, uids: list[int]) -> list[
     return [uid for uid in uids if uid not in seen]
 
 
+def imap_envelopes(folder, uidvalidity: int, fetched) -> list[Envelope]:
+    """Messages fetched from a folder (transport.imap.FetchedMessage) as envelopes to ingest."""
+    return [
+        Envelope(
+            item.raw,
+            ImapSource(folder, uidvalidity, item.uid),
+            headers_only=item.headers_only,
+            size=item.size,
+        )
+        for item in fetched
+    ]
+
+
 def _store_uids(
     session, account, folder, uidvalidity, result, run, progress, heartbeat, uids, *, move_position
 ) -> None:
@@ -246,16 +259,7 @@ def _store_uids(
         with transaction.atomic():
             heartbeat()
             outcomes = message_ingest(
-                account=account,
-                envelopes=[
-                    Envelope(
-                        item.raw,
-                        ImapSource(folder, uidvalidity, item.uid),
-                        headers_only=item.headers_only,
-                        size=item.size,
-                    )
-                    for item in fetched
-                ],
+                account=account, envelopes=imap_envelopes(folder, uidvalidity, fetched)
             )
             for outcome in outcomes:
                 _count(result, outcome.code)
