@@ -10,7 +10,7 @@ from mailsync.models import ThreadDealChoice
 from tests.browser.conftest import sign_in
 from tests.factories import DealFactory
 from tests.mailsync.routing.test_deal_queue import sync
-from tests.mailsync.views.test_mail import mailbox
+from tests.support.mail import mailbox
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),

@@ -8,7 +8,7 @@ from mailsync.models import Message
 from mailsync.sync.run import account_sync
 from tests.browser.conftest import sign_in
 from tests.mailsync.views.test_inline_images import LOGO, related_mail
-from tests.mailsync.views.test_mail import mailbox
+from tests.support.mail import mailbox
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),

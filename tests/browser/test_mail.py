@@ -10,7 +10,7 @@ from mailsync.models import Message
 from mailsync.sync.run import account_sync
 from tests.browser.conftest import sign_in
 from tests.factories import DealFactory
-from tests.mailsync.views.test_mail import mail, mailbox
+from tests.support.mail import ann_mail, mailbox
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
@@ -43,7 +43,7 @@ def test_a_rep_reads_mail_on_a_contact_and_removes_a_thread_from_a_deal(page, do
     dovecot.append(
         account.login,
         "INBOX",
-        mail(subject="Quote please", body="plain", message_id="<b1@acme.com>", html=HOSTILE),
+        ann_mail(subject="Quote please", body="plain", message_id="<b1@acme.com>", html=HOSTILE),
     )
     assert account_sync(account=account).error is None
     message = Message.objects.get(message_id="b1@acme.com")
@@ -70,7 +70,7 @@ def test_a_rep_reads_mail_on_a_contact_and_removes_a_thread_from_a_deal(page, do
     dovecot.append(
         account.login,
         "INBOX",
-        mail(
+        ann_mail(
             subject="Re: Quote please",
             body="reply",
             message_id="<b2@acme.com>",

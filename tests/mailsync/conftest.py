@@ -1,5 +1,5 @@
 """What the mail tests share: trust in the test CA, a rep's mail account on the test Dovecot, and
-a contact at a company to put mail on. The servers themselves are in fixtures.py."""
+a contact at a company to put mail on. The servers themselves are in tests/support/fixtures.py."""
 
 import pytest
 

@@ -12,8 +12,7 @@ from mailsync.models import Message, Thread, ThreadDealChoice
 from mailsync.selectors.deal_queue import deal_choices_waiting_count
 from mailsync.sync.run import account_sync
 from tests.factories import DealFactory
-from tests.mailsync.views.test_mail import mailbox
-from tests.support.mail import make_message
+from tests.support.mail import mailbox, make_message
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ import pytest
 
 from mailsync.models import Attachment, Message, Thread
 from mailsync.views import mail as views_mail
-from tests.mailsync.views.test_mail import deliver, mail, mailbox
+from tests.support.mail import ann_mail, deliver_raw, mailbox
 
 pytestmark = pytest.mark.django_db
 
@@ -69,7 +69,7 @@ def logo_message(dovecot, alice, ann):
         '<img src="cid:vector@acme.com" alt="vector">'
     )
     svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
-    deliver(
+    deliver_raw(
         dovecot,
         account,
         related_mail(
@@ -164,10 +164,10 @@ def test_only_raster_images_are_served_inline(client, logo_message, alice):
 
 def test_a_plain_attachment_is_not_served_inline(client, dovecot, alice, ann):
     account = mailbox(dovecot, alice)
-    deliver(
+    deliver_raw(
         dovecot,
         account,
-        mail(
+        ann_mail(
             subject="Photo",
             body="b",
             message_id="<photo@acme.com>",
@@ -183,7 +183,7 @@ def test_a_plain_attachment_is_not_served_inline(client, dovecot, alice, ann):
 
 def test_a_teammate_who_sees_only_metadata_gets_no_inline_image(client, dovecot, alice, bob, ann):
     account = mailbox(dovecot, alice, sharing="metadata")
-    deliver(
+    deliver_raw(
         dovecot,
         account,
         related_mail(
@@ -201,8 +201,8 @@ def test_a_teammate_who_sees_only_metadata_gets_no_inline_image(client, dovecot,
 def test_a_protocol_relative_image_is_held_until_show_images(client, dovecot, alice, ann):
     account = mailbox(dovecot, alice)
     html = '<p>Hi</p><img src="//evil.example/x.png" alt="tracker">'
-    deliver(
-        dovecot, account, mail(subject="Pixel", body="b", message_id="<pr@acme.com>", html=html)
+    deliver_raw(
+        dovecot, account, ann_mail(subject="Pixel", body="b", message_id="<pr@acme.com>", html=html)
     )
     message = Message.objects.get(message_id="pr@acme.com")
     client.force_login(alice)

@@ -2,71 +2,16 @@
 the record page's mail section, tried by alice (the owner), bob (her teammate) and charlie
 (another team) by guessing ids. Real mail, synced from Dovecot."""
 
-from email.message import EmailMessage
-from email.utils import format_datetime
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from crm import services as crm
-from crm.models import Company, Contact
-from mailsync.models import Attachment, MailAccount, Message, Thread
+from mailsync.models import Attachment, Message, Thread
 from mailsync.sync.run import account_sync
-from tests.factories import DealFactory, MailAccountFactory
-from tests.support.fixtures import MailUser, unique_login
+from tests.factories import DealFactory
+from tests.support.mail import ann_mail, deliver_raw, mailbox
 
 pytestmark = pytest.mark.django_db
-
-
-def mailbox(dovecot, user, *, sharing="full") -> MailAccount:
-    login = unique_login()
-    mail_user = MailUser(login, f"secret-{login.split('@')[0]}")
-    dovecot.add_user(*mail_user)
-    return MailAccountFactory(user=user, dovecot=dovecot, mail_user=mail_user, sharing=sharing)
-
-
-def mail(*, subject, body, message_id, attachment=None, html="", in_reply_to="", date=None):
-    """A message from Ann, with an attachment (filename, content type, bytes) if given."""
-    message = EmailMessage()
-    message["Subject"] = subject
-    message["From"] = "Ann <ann@acme.com>"
-    message["To"] = "rep@ourco.example"
-    message["Message-ID"] = message_id
-    if date is not None:
-        message["Date"] = format_datetime(date)
-    else:
-        from datetime import UTC, datetime
-
-        message["Date"] = format_datetime(datetime.now(UTC))
-    if in_reply_to:
-        message["In-Reply-To"] = message["References"] = in_reply_to
-    message.set_content(body)
-    if html:
-        message.add_alternative(html, subtype="html")
-    if attachment:
-        name, content_type, data = attachment
-        maintype, subtype = content_type.split("/")
-        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
-    return bytes(message)
-
-
-def deliver(dovecot, account, raw: bytes) -> None:
-    dovecot.append(account.login, "INBOX", raw)
-    result = account_sync(account=account)
-    assert result.error is None, result
-
-
-@pytest.fixture
-def ann(alice):
-    company = crm.company_save(
-        company=Company(name="Acme", owner=alice), actor=alice, domains=["acme.com"]
-    )
-    return crm.contact_save(
-        contact=Contact(first_name="Ann", company=company, owner=alice),
-        actor=alice,
-        emails=["ann@acme.com"],
-    )
 
 
 @pytest.fixture
@@ -74,30 +19,30 @@ def world(dovecot, alice, bob, charlie, ann):
     """Alice's mailbox shares in full, one of her threads is private; Bob's shares metadata."""
     alices = mailbox(dovecot, alice)
     bobs = mailbox(dovecot, bob, sharing="metadata")
-    deliver(
+    deliver_raw(
         dovecot,
         alices,
-        mail(
+        ann_mail(
             subject="Full-subject",
             body="full-body-text",
             message_id="<full@acme.com>",
             attachment=("quote.pdf", "application/pdf", b"%PDF full-attachment-bytes"),
         ),
     )
-    deliver(
+    deliver_raw(
         dovecot,
         alices,
-        mail(
+        ann_mail(
             subject="Private-subject",
             body="private-body-text",
             message_id="<private@acme.com>",
             attachment=("secret.txt", "text/plain", b"private-attachment-bytes"),
         ),
     )
-    deliver(
+    deliver_raw(
         dovecot,
         bobs,
-        mail(
+        ann_mail(
             subject="Meta-subject",
             body="meta-body-text",
             message_id="<meta@acme.com>",
@@ -217,8 +162,10 @@ HOSTILE = (
 
 def test_the_message_page_sanitizes_html_and_blocks_remote_images(client, dovecot, alice, ann):
     account = mailbox(dovecot, alice)
-    deliver(
-        dovecot, account, mail(subject="Hostile", body="t", message_id="<h@acme.com>", html=HOSTILE)
+    deliver_raw(
+        dovecot,
+        account,
+        ann_mail(subject="Hostile", body="t", message_id="<h@acme.com>", html=HOSTILE),
     )
     message = Message.objects.get(message_id="h@acme.com")
     client.force_login(alice)
@@ -242,7 +189,7 @@ def test_remove_from_the_message_page_keeps_replies_off_and_re_adding_brings_the
     account = mailbox(dovecot, alice)
     deal = DealFactory(owner=alice, name="Renewal")
     deal.contacts.add(ann)
-    deliver(dovecot, account, mail(subject="Hi", body="one", message_id="<r1@acme.com>"))
+    deliver_raw(dovecot, account, ann_mail(subject="Hi", body="one", message_id="<r1@acme.com>"))
     first = Message.objects.get(message_id="r1@acme.com")
     assert first.links.filter(deal=deal).exists()
     client.force_login(alice)
@@ -253,10 +200,12 @@ def test_remove_from_the_message_page_keeps_replies_off_and_re_adding_brings_the
         {"record": f"deal:{deal.pk}", "next": f"/mail/messages/{first.pk}/"},
     )
     assert response.status_code == 302 and response["Location"] == f"/mail/messages/{first.pk}/"
-    deliver(
+    deliver_raw(
         dovecot,
         account,
-        mail(subject="Re: Hi", body="two", message_id="<r2@acme.com>", in_reply_to="<r1@acme.com>"),
+        ann_mail(
+            subject="Re: Hi", body="two", message_id="<r2@acme.com>", in_reply_to="<r1@acme.com>"
+        ),
     )
     reply = Message.objects.get(message_id="r2@acme.com")
     assert reply.thread_id == first.thread_id
@@ -285,7 +234,9 @@ def test_the_record_mail_section_costs_the_same_queries_for_5_or_40_messages(
     account = mailbox(dovecot, alice)
     for n in range(5):
         dovecot.append(
-            account.login, "INBOX", mail(subject=f"S{n}", body="b", message_id=f"<q{n}@acme.com>")
+            account.login,
+            "INBOX",
+            ann_mail(subject=f"S{n}", body="b", message_id=f"<q{n}@acme.com>"),
         )
     account_sync(account=account)
     client.force_login(alice)
@@ -295,7 +246,7 @@ def test_the_record_mail_section_costs_the_same_queries_for_5_or_40_messages(
         dovecot.append(
             account.login,
             "INBOX",
-            mail(
+            ann_mail(
                 subject=f"Re: S{n % 5}",
                 body="b",
                 message_id=f"<q{n}@acme.com>",
