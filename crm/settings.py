@@ -16,6 +16,7 @@ from crm.env import (
     env_int,
     env_list,
     env_str,
+    env_url,
     parse_database_url,
 )
 
@@ -262,6 +263,46 @@ MAILSYNC_SYNC_MINUTES = env_int("MAILSYNC_SYNC_MINUTES", 5, minimum=1)
 # A sync renews its claim on the account after every batch; a claim older than this belongs to
 # a worker that died, and the account is due again (its run recorded as interrupted).
 MAILSYNC_STALE_CLAIM_SECONDS = env_int("MAILSYNC_STALE_CLAIM_SECONDS", 600, minimum=1)
+
+# Google and Microsoft 365 mailboxes over OAuth2 (mailsync/oauth). Every endpoint and mail host
+# is a setting, so that the tests and an operator's own checks can point them at local servers.
+GOOGLE_OAUTH_CLIENT_ID = env_str("GOOGLE_OAUTH_CLIENT_ID")
+GOOGLE_OAUTH_CLIENT_SECRET = env_str("GOOGLE_OAUTH_CLIENT_SECRET")
+GOOGLE_OAUTH_AUTHORIZE_URL = env_url(
+    "GOOGLE_OAUTH_AUTHORIZE_URL", "https://accounts.google.com/o/oauth2/v2/auth"
+)
+GOOGLE_OAUTH_TOKEN_URL = env_url("GOOGLE_OAUTH_TOKEN_URL", "https://oauth2.googleapis.com/token")
+GOOGLE_OAUTH_USERINFO_URL = env_url(
+    "GOOGLE_OAUTH_USERINFO_URL", "https://openidconnect.googleapis.com/v1/userinfo"
+)
+GOOGLE_OAUTH_REVOKE_URL = env_url("GOOGLE_OAUTH_REVOKE_URL", "https://oauth2.googleapis.com/revoke")
+GOOGLE_IMAP_HOST = env_str("GOOGLE_IMAP_HOST", "imap.gmail.com")
+GOOGLE_IMAP_PORT = env_int("GOOGLE_IMAP_PORT", 993, minimum=1)
+GOOGLE_SMTP_HOST = env_str("GOOGLE_SMTP_HOST", "smtp.gmail.com")
+GOOGLE_SMTP_PORT = env_int("GOOGLE_SMTP_PORT", 465, minimum=1)
+MICROSOFT_OAUTH_CLIENT_ID = env_str("MICROSOFT_OAUTH_CLIENT_ID")
+MICROSOFT_OAUTH_CLIENT_SECRET = env_str("MICROSOFT_OAUTH_CLIENT_SECRET")
+# "organizations": any work or school account; a tenant's id or domain: that tenant only.
+MICROSOFT_OAUTH_TENANT = env_str("MICROSOFT_OAUTH_TENANT", "organizations")
+MICROSOFT_OAUTH_AUTHORIZE_URL = env_url(
+    "MICROSOFT_OAUTH_AUTHORIZE_URL",
+    f"https://login.microsoftonline.com/{MICROSOFT_OAUTH_TENANT}/oauth2/v2.0/authorize",
+)
+MICROSOFT_OAUTH_TOKEN_URL = env_url(
+    "MICROSOFT_OAUTH_TOKEN_URL",
+    f"https://login.microsoftonline.com/{MICROSOFT_OAUTH_TENANT}/oauth2/v2.0/token",
+)
+MICROSOFT_OAUTH_USERINFO_URL = env_url(
+    "MICROSOFT_OAUTH_USERINFO_URL", "https://graph.microsoft.com/oidc/userinfo"
+)
+MICROSOFT_IMAP_HOST = env_str("MICROSOFT_IMAP_HOST", "outlook.office365.com")
+MICROSOFT_IMAP_PORT = env_int("MICROSOFT_IMAP_PORT", 993, minimum=1)
+MICROSOFT_SMTP_HOST = env_str("MICROSOFT_SMTP_HOST", "smtp.office365.com")
+MICROSOFT_SMTP_PORT = env_int("MICROSOFT_SMTP_PORT", 587, minimum=1)
+# An access token is refreshed when it has less than this left, before a sign-in needs it.
+MAILSYNC_OAUTH_REFRESH_MARGIN_SECONDS = env_int(
+    "MAILSYNC_OAUTH_REFRESH_MARGIN_SECONDS", 300, minimum=0
+)
 
 LOGGING = {
     "version": 1,

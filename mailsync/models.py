@@ -126,6 +126,42 @@ class MailAccount(models.Model):
         return self.status not in (self.Status.DISABLED, self.Status.DISCONNECTED)
 
 
+class OAuthGrant(models.Model):
+    """What a Google or Microsoft 365 mailbox signs in with, besides its refresh token (the
+    account's secret): the current access token, encrypted like every secret, and when it
+    expires. `mailsync.oauth` refreshes it; nothing else writes it."""
+
+    account = models.OneToOneField(
+        MailAccount, on_delete=models.CASCADE, related_name="oauth_grant"
+    )
+    subject = models.CharField(_("provider's user id"), max_length=255, blank=True)
+    scope = models.TextField(_("granted scopes"), blank=True)
+    access_token_ciphertext = models.TextField(blank=True, editable=False)
+    access_expires_at = models.DateTimeField(_("access token expires"), null=True, blank=True)
+    refreshed_at = models.DateTimeField(_("last refreshed"), null=True, blank=True)
+    # The provider stopped honouring the grant (invalid_grant): the rep must connect again; the
+    # rep is told once by email (notified_at).
+    dead_at = models.DateTimeField(_("grant ended"), null=True, blank=True)
+    dead_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("OAuth grant")
+        verbose_name_plural = _("OAuth grants")
+
+    def __str__(self):
+        return f"{self.account.email} ({self.account.auth})"
+
+    @property
+    def access_token(self) -> str:
+        return secrets.decrypt(self.access_token_ciphertext)
+
+    @access_token.setter
+    def access_token(self, value: str) -> None:
+        self.access_token_ciphertext = secrets.encrypt(value)
+
+
 class MailFolder(models.Model):
     """A synced folder: where the sync has got to, by UIDVALIDITY and the last UID seen."""
 

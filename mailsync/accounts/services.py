@@ -9,10 +9,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from mailsync.errors import MailError
 from mailsync.models import (
     MailAccount,
 )
+from mailsync.oauth.grants import token_source
 from mailsync.transport.credentials import (
     Credentials,
     Password,
@@ -79,33 +79,18 @@ class ConnectionSettings:
 
 def account_credentials(account: MailAccount, *, token: TokenSource | None = None) -> Credentials:
     """How the account signs in: its password, or for a Google or Microsoft 365 account an
-    XOAUTH2 token from `token`, a callable asked for a fresh access token at each sign-in.
-
-    Until the OAuth module exists nothing passes `token`: such an account then fails at its
-    sign-in stage with oauth_reconnect_required (the connection test shows it at imap_login,
-    the sync records it), rather than here, where no caller would show it to the rep.
-    """
+    XOAUTH2 token from `token`, a callable asked for a fresh access token at each sign-in; by
+    default the account's own grant (mailsync.oauth.grants), which refreshes the token when it
+    is about to expire and once more when a server refuses it."""
     if account.auth == MailAccount.Auth.PASSWORD:
         return Password(account.login, account.secret)
+    if token is not None:
+        current, renew = token, None
+    else:
+        current, renew = token_source(account)
     return XOAuth2(
-        account.login,
-        token or _no_token_source(account),
-        provider=account.auth,
-        secret=account.secret,
+        account.login, current, provider=account.auth, secret=account.secret, renew=renew
     )
-
-
-def _no_token_source(account: MailAccount) -> TokenSource:
-    provider = MailAccount.Auth(account.auth).label
-
-    def token() -> str:
-        raise MailError(
-            "oauth_reconnect_required",
-            f"signing in with {provider} is not available yet: connect the mailbox again "
-            "with a password or an app password",
-        )
-
-    return token
 
 
 def connection_check(conn: ConnectionSettings):

@@ -43,15 +43,19 @@ class XOAuth2:
     provider: str  # MailAccount.Auth: "google" or "microsoft"
     # What the account keeps to sign in again (the OAuth grant as the OAuth module stores it).
     secret: str = field(default="", repr=False)
+    # A fresh token, asked for once when the server refuses the one `token` gave (it may have
+    # expired early, or been revoked and granted again): None to give up at once.
+    renew: TokenSource | None = field(default=None, repr=False)
 
     @property
     def auth(self) -> str:
         return self.provider
 
-    def initial_response(self) -> str:
+    def initial_response(self, *, renewed: bool = False) -> str:
         """The XOAUTH2 client response, `user=<login>^Aauth=Bearer <token>^A^A`, with a token
-        asked for now (Google's and Microsoft's XOAUTH2 protocol documents)."""
-        token = self.token()
+        asked for now (Google's and Microsoft's XOAUTH2 protocol documents); `renewed`: from
+        `renew`, after the server refused the first."""
+        token = (self.renew if renewed and self.renew else self.token)()
         # ^A separates the fields and a line break would end the command: either in a token or a
         # login would let it say something else to the server.
         if not isinstance(token, str) or not token or _breaks_sasl(token):
@@ -66,6 +70,17 @@ Credentials = Password | XOAuth2
 
 def _breaks_sasl(text: str) -> bool:
     return any(c in text for c in "\x01\r\n")
+
+
+def xoauth2_sign_in(credentials: XOAuth2, attempt, refused: tuple[type[Exception], ...]) -> None:
+    """`attempt(initial_response)` signs in; should the server refuse the token (one of
+    `refused`), once more with a renewed token when the credentials can renew it."""
+    try:
+        attempt(credentials.initial_response())
+    except refused:
+        if credentials.renew is None:
+            raise
+        attempt(credentials.initial_response(renewed=True))
 
 
 class XOAuth2Exchange:

@@ -24,6 +24,7 @@ from mailsync.transport.credentials import (
     XOAuth2,
     XOAuth2Exchange,
     credentials_or_password,
+    xoauth2_sign_in,
 )
 from mailsync.transport.failures import (
     COMMAND,
@@ -357,12 +358,14 @@ def sign_in(mailbox: MailBox, credentials: Credentials) -> None:
     client = mailbox.client
     if "AUTH=XOAUTH2" not in client.capabilities:
         raise MailError("imap_auth_failed", "the server does not offer XOAUTH2 sign-in")
+
     # imap_tools' xoauth2() would answer the server's error challenge with the token again;
     # Google and Microsoft expect an empty response, then send their NO with the reason.
     # imaplib raises its error on that NO (and sets the AUTH state on OK).
-    mailbox.login_result = client.authenticate(
-        "XOAUTH2", XOAuth2Exchange(credentials.initial_response())
-    )
+    def attempt(initial_response: str) -> None:
+        mailbox.login_result = client.authenticate("XOAUTH2", XOAuth2Exchange(initial_response))
+
+    xoauth2_sign_in(credentials, attempt, refused=(imaplib.IMAP4.error,))
 
 
 def logout(mailbox: MailBox) -> None:

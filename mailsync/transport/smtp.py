@@ -12,6 +12,7 @@ from mailsync.transport.credentials import (
     XOAuth2,
     XOAuth2Exchange,
     credentials_or_password,
+    xoauth2_sign_in,
 )
 from mailsync.transport.failures import CONNECT, SIGN_IN, STARTTLS, mail_errors
 from mailsync.transport.hosts import open_socket, resolve
@@ -98,7 +99,11 @@ def _sign_in(client: smtplib.SMTP, credentials: Credentials) -> None:
             )
         # The initial response goes with AUTH (RFC 4954); after an error challenge smtplib
         # sends the empty response that XOAuth2Exchange gives, and the server's 535 follows.
-        client.auth("XOAUTH2", XOAuth2Exchange(credentials.initial_response()))
+        xoauth2_sign_in(
+            credentials,
+            lambda initial_response: client.auth("XOAUTH2", XOAuth2Exchange(initial_response)),
+            refused=(smtplib.SMTPAuthenticationError,),
+        )
 
 
 def _close(client: smtplib.SMTP) -> None:

@@ -5,6 +5,7 @@ Session-scoped: `mail_ca`, `dovecot`, `dovecot_plain` (no special-use folders, s
 `smtp_server`, and the misbehaving servers `tls_self_signed`,
 `tls_unknown_ca`, `tls_expired`, `tls_wrong_host`, `pop3_server`, `silent_server`.
 Per test: `smtpd` (the session SMTP server, its messages and scripts reset), `closed_port`,
+`oauth_provider` (a local Google and Microsoft 365, wired to `dovecot` and `smtpd`),
 `mail_user` (a fresh Dovecot user), `plain_user` (a fresh user of `dovecot_plain`).
 
 Verify certificates against `mail_ca.ca_file` (the same file as `dovecot.ca_file`, `smtpd.ca_file`).
@@ -19,6 +20,7 @@ from typing import NamedTuple
 
 import pytest
 
+from tests.support.oauth import OAuthProvider
 from tests.support.servers import (
     DOVECOT,
     INSTALL_HINT,
@@ -216,3 +218,39 @@ def silent_server():
 def closed_port() -> ClosedPort:
     """A loopback port where nothing listens (connections are refused)."""
     return ClosedPort()
+
+
+@pytest.fixture
+def oauth_provider(settings, dovecot, smtpd):
+    """The local OAuth provider (tests/support/oauth.py) standing in for Google and Microsoft 365
+    alike: the settings point both providers' endpoints at it and their mail hosts at the test
+    Dovecot and SMTP server, and every access token it issues is one those servers accept (and
+    stop accepting when it is revoked)."""
+    provider = OAuthProvider()
+
+    def accept(login: str, token: str) -> None:
+        dovecot.add_token(login, token)
+        smtpd.add_token(login, token)
+
+    def refuse(token: str) -> None:
+        dovecot.revoke_token(token)
+        smtpd.tokens.pop(token, None)
+
+    provider.on_access_token = accept
+    provider.on_revoke = refuse
+    urls = provider.endpoints()
+    for name in ("GOOGLE", "MICROSOFT"):
+        setattr(settings, f"{name}_OAUTH_CLIENT_ID", provider.client_id)
+        setattr(settings, f"{name}_OAUTH_CLIENT_SECRET", provider.client_secret)
+        setattr(settings, f"{name}_OAUTH_AUTHORIZE_URL", urls["authorize"])
+        setattr(settings, f"{name}_OAUTH_TOKEN_URL", urls["token"])
+        setattr(settings, f"{name}_OAUTH_USERINFO_URL", urls["userinfo"])
+        setattr(settings, f"{name}_IMAP_HOST", dovecot.host)
+        setattr(settings, f"{name}_IMAP_PORT", dovecot.ssl_port)
+        setattr(settings, f"{name}_SMTP_HOST", smtpd.host)
+        setattr(settings, f"{name}_SMTP_PORT", smtpd.ssl_port)
+    settings.GOOGLE_OAUTH_REVOKE_URL = urls["revoke"]
+    try:
+        yield provider
+    finally:
+        provider.stop()

@@ -47,7 +47,7 @@ def test_a_google_account_signs_in_with_the_token_it_is_given(account, dovecot, 
     assert smtpd.authenticated == [("XOAUTH2", mail_user.login)]
 
 
-def test_without_a_token_source_a_google_account_is_told_to_connect_again(account):
+def test_without_a_grant_a_google_account_is_told_to_connect_again(account):
     as_google(account)
 
     results = list(connection_check(ConnectionSettings.from_account(account)))

@@ -352,3 +352,47 @@ def test_sending_says_why_it_could_not_sign_in(smtpd):
             timeout=5,
         )
     assert (raised.value.stage, raised.value.code) == ("smtp_login", "oauth_reconnect_required")
+
+
+# -- a refused token, renewed once --------------------------------------------------------
+
+
+def test_a_refused_imap_token_is_renewed_once(dovecot, mail_user):
+    dovecot.add_token(mail_user.login, "ya29.renewed")
+    first, renewed = Tokens("ya29.stale"), Tokens("ya29.renewed")
+
+    session = ImapSession.open(
+        dovecot_server(dovecot, "ssl"),
+        credentials=XOAuth2(mail_user.login, first, provider="google", renew=renewed),
+        timeout=5,
+    )
+    session.close()
+
+    assert (first.asked, renewed.asked) == (1, 1)
+
+
+def test_a_renewed_token_refused_too_means_connecting_again(dovecot, mail_user):
+    renewed = Tokens("ya29.still-bad")
+    credentials = XOAuth2(mail_user.login, Tokens("ya29.stale"), provider="google", renew=renewed)
+
+    failed = failure(list(check_imap(dovecot_server(dovecot, "ssl"), credentials=credentials)))
+
+    assert (failed.stage, failed.code) == ("imap_login", "oauth_reconnect_required")
+    assert renewed.asked == 1  # once, not in a loop
+
+
+def test_a_refused_smtp_token_is_renewed_once(smtpd):
+    smtpd.add_token("rep@ourco.example", "ya29.renewed")
+    renewed = Tokens("ya29.renewed")
+
+    client = smtp.connect(
+        smtp_server(smtpd, "ssl"),
+        credentials=XOAuth2(
+            "rep@ourco.example", Tokens("ya29.stale"), provider="google", renew=renewed
+        ),
+        timeout=5,
+    )
+    client.quit()
+
+    assert renewed.asked == 1
+    assert smtpd.authenticated[-1] == ("XOAUTH2", "rep@ourco.example")

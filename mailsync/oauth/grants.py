@@ -1,0 +1,130 @@
+"""The grant a rep gave the CRM to read and send their Google or Microsoft 365 mail.
+
+The refresh token is the account's secret (encrypted, rotated by mail_rotate_keys, deleted on
+disconnect like a password); the access token and its expiry are the account's OAuthGrant. An
+access token is handed out while it has more than MAILSYNC_OAUTH_REFRESH_MARGIN_SECONDS left
+and refreshed otherwise, or when a server refused it. A refresh holds the account's row lock
+(SELECT ... FOR UPDATE; SQLite's IMMEDIATE transactions serialise it too), so two workers never
+refresh one account at once, and a refresh token the provider rotated is saved in the same
+transaction as the access token it came with. A provider that no longer honours the grant
+(`invalid_grant`) ends it: `oauth_reconnect_required`, until the rep connects again.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from mailsync.errors import MailError
+from mailsync.models import MailAccount, OAuthGrant
+from mailsync.oauth.providers import oauth_provider
+from mailsync.transport.credentials import TokenSource
+from mailsync.transport.oauth import TokenResponse, token_refresh
+
+log = logging.getLogger(__name__)
+
+GRANT_ENDED = "oauth_reconnect_required"
+
+
+def grant_save(*, account: MailAccount, tokens: TokenResponse, subject: str = "") -> OAuthGrant:
+    """Keep what the provider gave at consent: the refresh token as the account's secret, the
+    access token and its expiry on the grant (a grant that had ended starts again). The caller
+    saves the account (its secret) in the same transaction."""
+    if not tokens.refresh_token:
+        raise MailError(
+            GRANT_ENDED,
+            "the provider gave no refresh token, so the CRM could not stay connected: "
+            "connect again and allow offline access",
+        )
+    account.secret = tokens.refresh_token
+    grant, _created = OAuthGrant.objects.get_or_create(account=account)
+    _keep(grant, tokens)
+    grant.subject = subject or grant.subject
+    grant.dead_at = grant.dead_notified_at = None
+    grant.save()
+    return grant
+
+
+def token_source(account: MailAccount) -> tuple[TokenSource, TokenSource]:
+    """The XOAUTH2 token sources of an account: a current access token, and a renewed one for
+    when the server refused the first."""
+    return (
+        lambda: access_token(account),
+        lambda: access_token(account, renew=True),
+    )
+
+
+def access_token(account: MailAccount, *, renew: bool = False) -> str:
+    """A current access token of the account. `renew`: a server refused the current one, so
+    refresh it whatever its expiry says (unless another worker just did)."""
+    grant = _grant(account)
+    refused = grant.access_token if renew else None
+    if not renew and _fresh(grant):
+        return grant.access_token
+    failure = None
+    with transaction.atomic():
+        locked = MailAccount.objects.select_for_update().get(pk=account.pk)
+        grant = OAuthGrant.objects.select_for_update().get(account=locked)
+        if grant.dead_at:
+            failure = _ended(grant)
+        elif _fresh(grant) and (refused is None or grant.access_token != refused):
+            return grant.access_token  # another worker refreshed it while this one waited
+        else:
+            provider = oauth_provider(locked.auth)
+            try:
+                tokens = token_refresh(
+                    provider.endpoints,
+                    locked.secret,
+                    scope=provider.refresh_scope,
+                    timeout=settings.MAILSYNC_TIMEOUT,
+                )
+            except MailError as error:
+                failure = error
+                if error.code == GRANT_ENDED:
+                    grant.dead_at = timezone.now()
+                    grant.save(update_fields=["dead_at", "updated_at"])
+                    log.warning("OAuth grant of %s ended: %s", locked.email, error.server_words)
+            else:
+                if tokens.refresh_token and tokens.refresh_token != locked.secret:
+                    locked.secret = tokens.refresh_token  # rotated (Microsoft, always)
+                    locked.save(update_fields=["secret_ciphertext", "updated_at"])
+                _keep(grant, tokens)
+                grant.save()
+                account.secret_ciphertext = locked.secret_ciphertext
+                return grant.access_token
+    raise failure
+
+
+def _grant(account: MailAccount) -> OAuthGrant:
+    grant = OAuthGrant.objects.filter(account_id=account.pk).first()
+    if grant is None or not account.secret_ciphertext:
+        provider = MailAccount.Auth(account.auth).label
+        raise MailError(GRANT_ENDED, f"the CRM holds no {provider} grant for this mailbox")
+    return grant
+
+
+def _fresh(grant: OAuthGrant) -> bool:
+    margin = timedelta(seconds=settings.MAILSYNC_OAUTH_REFRESH_MARGIN_SECONDS)
+    return bool(
+        grant.access_token_ciphertext
+        and grant.access_expires_at
+        and grant.access_expires_at - margin > timezone.now()
+    )
+
+
+def _keep(grant: OAuthGrant, tokens: TokenResponse) -> None:
+    now = timezone.now()
+    grant.access_token = tokens.access_token
+    # A token without a lifetime is taken for an hour, the providers' usual.
+    grant.access_expires_at = now + timedelta(seconds=tokens.expires_in or 3600)
+    grant.scope = tokens.scope or grant.scope
+    grant.refreshed_at = now
+
+
+def _ended(grant: OAuthGrant) -> MailError:
+    return MailError(
+        GRANT_ENDED,
+        f"the provider ended the CRM's access on {grant.dead_at:%Y-%m-%d %H:%M} UTC",
+    )

@@ -1,0 +1,72 @@
+"""The two OAuth providers a mailbox can sign in with, as the settings describe them (every URL
+and host is a setting: see crm/settings.py), read when asked so that a test or an operator's
+check can point them elsewhere."""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from mailsync.transport.imap import Server
+from mailsync.transport.oauth import Endpoints
+
+GOOGLE = "google"
+MICROSOFT = "microsoft"
+
+GOOGLE_MAIL_SCOPE = "https://mail.google.com/"
+MICROSOFT_MAIL_SCOPES = (
+    "https://outlook.office.com/IMAP.AccessAsUser.All",
+    "https://outlook.office.com/SMTP.Send",
+)
+
+
+@dataclass(frozen=True)
+class OAuthProvider:
+    name: str  # MailAccount.Auth
+    authorize_url: str
+    endpoints: Endpoints
+    # Asked for at consent: the mail scopes, offline access, and who the rep is.
+    scopes: tuple[str, ...]
+    # Asked for at each refresh (Microsoft mints one token per resource: the mail servers').
+    refresh_scope: str
+    imap: Server
+    smtp: Server
+
+
+def oauth_provider(name: str) -> OAuthProvider:
+    if name == GOOGLE:
+        return OAuthProvider(
+            name=GOOGLE,
+            authorize_url=settings.GOOGLE_OAUTH_AUTHORIZE_URL,
+            endpoints=Endpoints(
+                token_url=settings.GOOGLE_OAUTH_TOKEN_URL,
+                userinfo_url=settings.GOOGLE_OAUTH_USERINFO_URL,
+                revoke_url=settings.GOOGLE_OAUTH_REVOKE_URL,
+                client_id=settings.GOOGLE_OAUTH_CLIENT_ID,
+                client_secret=settings.GOOGLE_OAUTH_CLIENT_SECRET,
+            ),
+            scopes=("openid", "email", GOOGLE_MAIL_SCOPE),
+            refresh_scope="",  # Google's refreshed token keeps the scopes of the grant
+            imap=_server(settings.GOOGLE_IMAP_HOST, settings.GOOGLE_IMAP_PORT),
+            smtp=_server(settings.GOOGLE_SMTP_HOST, settings.GOOGLE_SMTP_PORT),
+        )
+    if name == MICROSOFT:
+        return OAuthProvider(
+            name=MICROSOFT,
+            authorize_url=settings.MICROSOFT_OAUTH_AUTHORIZE_URL,
+            endpoints=Endpoints(
+                token_url=settings.MICROSOFT_OAUTH_TOKEN_URL,
+                userinfo_url=settings.MICROSOFT_OAUTH_USERINFO_URL,
+                client_id=settings.MICROSOFT_OAUTH_CLIENT_ID,
+                client_secret=settings.MICROSOFT_OAUTH_CLIENT_SECRET,
+            ),
+            scopes=("openid", "email", "offline_access", *MICROSOFT_MAIL_SCOPES),
+            refresh_scope=" ".join(("offline_access", *MICROSOFT_MAIL_SCOPES)),
+            imap=_server(settings.MICROSOFT_IMAP_HOST, settings.MICROSOFT_IMAP_PORT),
+            smtp=_server(settings.MICROSOFT_SMTP_HOST, settings.MICROSOFT_SMTP_PORT),
+        )
+    raise ValueError(f"no OAuth provider {name!r}")
+
+
+def _server(host: str, port: int) -> Server:
+    # Implicit TLS on the ports made for it (993, 465), STARTTLS on the others (587, 143).
+    return Server(host, port, "ssl" if port in (993, 465) else "starttls")
