@@ -59,6 +59,10 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "allauth",
     "allauth.account",
+    "allauth.socialaccount",
+    # allauth's Google and Microsoft providers, with our endpoints and mail scopes (mailsync/oauth)
+    "mailsync.oauth.google.apps.GoogleMailConfig",
+    "mailsync.oauth.microsoft.apps.MicrosoftMailConfig",
     "django_q",
     "anymail",
     "django_htmx",
@@ -130,6 +134,22 @@ ACCOUNT_ALLOW_REGISTRATION = env_bool("ACCOUNT_ALLOW_REGISTRATION", True)
 ACCOUNT_ADAPTER = "crm.adapters.AccountAdapter"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = env_str("ACCOUNT_EMAIL_SUBJECT_PREFIX", "[CRM] ")
+
+# Google and Microsoft: mailboxes connect through them (mailsync/views/oauth.py); signing in to
+# the CRM with them is the installation's choice, for existing users only, by verified address.
+SOCIALACCOUNT_ADAPTER = "mailsync.views.oauth.SocialAccountAdapter"
+SOCIALACCOUNT_LOGIN_ENABLED = env_bool("SOCIALACCOUNT_LOGIN_ENABLED", False)
+# Tokens go encrypted into mailsync's OAuthGrant, never in clear into allauth's SocialToken.
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_PROVIDERS = {
+    "google": {"OAUTH_PKCE_ENABLED": True},
+    "microsoft": {
+        "OAUTH_PKCE_ENABLED": True,
+        "TENANT": env_str("MICROSOFT_OAUTH_TENANT", "organizations"),
+    },
+}
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("it", _("Italian"))]

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from mailsync.views import mailbox as views
+from mailsync.views import oauth as views_oauth
 from mailsync.views import people as views_people
 
 app_name = "mailsync"
@@ -9,6 +10,7 @@ urlpatterns = [
     path("", views.mailbox, name="mailbox"),
     path("preset/", views.mailbox_preset, name="mailbox_preset"),
     path("connect/", views.mailbox_connect, name="mailbox_connect"),
+    path("connect/<str:provider>/", views_oauth.oauth_connect, name="oauth_connect"),
     path("test/", views.mailbox_test, name="mailbox_test"),
     path("sync/", views.mailbox_sync_now, name="mailbox_sync_now"),
     path("disconnect/", views.mailbox_disconnect, name="mailbox_disconnect"),

@@ -12,7 +12,8 @@ from django.utils import timezone
 from mailsync.models import (
     MailAccount,
 )
-from mailsync.oauth.grants import token_source
+from mailsync.oauth.grants import grant_save, token_source
+from mailsync.oauth.providers import oauth_provider
 from mailsync.transport.credentials import (
     Credentials,
     Password,
@@ -21,6 +22,7 @@ from mailsync.transport.credentials import (
     credentials_or_password,
 )
 from mailsync.transport.imap import Server, check_imap
+from mailsync.transport.oauth import TokenResponse
 from mailsync.transport.smtp import check_smtp
 from mailsync.transport.stages import StageResult
 
@@ -220,3 +222,42 @@ def account_set_sharing(*, account: MailAccount, sharing: str) -> MailAccount:
     account.sharing = sharing
     account.save(update_fields=["sharing", "updated_at"])
     return account
+
+
+class OtherMailbox(Exception):
+    """The rep consented as another address than the mailbox already linked."""
+
+    def __init__(self, linked: str, offered: str):
+        super().__init__(f"{offered} is not the linked mailbox {linked}")
+        self.linked, self.offered = linked, offered
+
+
+def oauth_account_connect(
+    *, user, provider: str, email: str, subject: str, tokens: TokenResponse, history_days: int
+) -> tuple[MailAccount | None, list[StageResult]]:
+    """A rep consented at Google or Microsoft as `email` (the address the provider vouches
+    for): run the staged test over XOAUTH2 with the token just given and, if every stage
+    passed, save the account and its grant together. Reconnecting the same mailbox keeps its
+    folders' positions, so the sync resumes where it was; another address while a mailbox is
+    linked raises OtherMailbox (disconnect first)."""
+    linked = MailAccount.objects.filter(user=user).first()
+    if linked is not None and linked.is_active and linked.email != email.lower():
+        raise OtherMailbox(linked.email, email.lower())
+    servers = oauth_provider(provider)
+    conn = ConnectionSettings(
+        email=email,
+        credentials=XOAuth2(
+            email, lambda: tokens.access_token, provider=provider, secret=tokens.refresh_token
+        ),
+        imap=servers.imap,
+        smtp=servers.smtp,
+        history_days=history_days,
+    )
+    results = list(connection_check(conn))
+    if not results or not all(r.ok for r in results):
+        return None, results
+    with transaction.atomic():
+        account = account_save(user=user, conn=conn)
+        grant_save(account=account, tokens=tokens, subject=subject)
+        account.save(update_fields=["secret_ciphertext", "updated_at"])
+    return account, results

@@ -68,5 +68,6 @@ def oauth_provider(name: str) -> OAuthProvider:
 
 
 def _server(host: str, port: int) -> Server:
-    # Implicit TLS on the ports made for it (993, 465), STARTTLS on the others (587, 143).
-    return Server(host, port, "ssl" if port in (993, 465) else "starttls")
+    # STARTTLS on the ports made for it (IMAP 143, submission 587, SMTP 25), implicit TLS on
+    # every other (993, 465, or an operator's own), as RFC 8314 prefers.
+    return Server(host, port, "starttls" if port in (143, 587, 25) else "ssl")

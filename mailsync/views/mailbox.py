@@ -109,9 +109,22 @@ def _connect_page(request, form: MailboxForm, *, account=None, preset=None, stat
             "changing": reconnecting,
             "preset": preset,
             "title": _("Change mailbox settings") if reconnecting else _("Connect your mailbox"),
+            "oauth_providers": [
+                (auth, label) for auth, label in MailAccount.Auth.choices if auth != "password"
+            ],
+            "oauth_history_choices": MailAccount.HISTORY_CHOICES,
+            "oauth_history_days": _history_shown(form),
         },
         status=status,
     )
+
+
+def _history_shown(form: MailboxForm) -> int:
+    """The history the form shows, for the Google and Microsoft buttons to offer the same."""
+    try:
+        return int(form["history_days"].value() or 90)
+    except (TypeError, ValueError):
+        return 90
 
 
 def _status_context(account: MailAccount) -> dict:

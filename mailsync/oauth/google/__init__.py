@@ -1,0 +1,1 @@
+"""django-allauth's Google provider for mailboxes: its endpoints from the settings."""
