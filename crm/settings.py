@@ -284,6 +284,13 @@ MAILSYNC_SYNC_MINUTES = env_int("MAILSYNC_SYNC_MINUTES", 5, minimum=1)
 # a worker that died, and the account is due again (its run recorded as interrupted).
 MAILSYNC_STALE_CLAIM_SECONDS = env_int("MAILSYNC_STALE_CLAIM_SECONDS", 600, minimum=1)
 
+# Where reps reach the CRM, for the links in mail it sends without a request at hand (a
+# mailbox that must be connected again).
+CRM_BASE_URL = env_url(
+    "CRM_BASE_URL",
+    "http://localhost:8000" if DEBUG else f"https://{(ALLOWED_HOSTS or ['localhost'])[0]}",
+).rstrip("/")
+
 # Google and Microsoft 365 mailboxes over OAuth2 (mailsync/oauth). Every endpoint and mail host
 # is a setting, so that the tests and an operator's own checks can point them at local servers.
 GOOGLE_OAUTH_CLIENT_ID = env_str("GOOGLE_OAUTH_CLIENT_ID")

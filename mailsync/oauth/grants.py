@@ -14,8 +14,11 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.mail import send_mail
 from django.db import transaction
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
 
 from mailsync.errors import MailError
 from mailsync.models import MailAccount, OAuthGrant
@@ -86,6 +89,11 @@ def access_token(account: MailAccount, *, renew: bool = False) -> str:
                     grant.dead_at = timezone.now()
                     grant.save(update_fields=["dead_at", "updated_at"])
                     log.warning("OAuth grant of %s ended: %s", locked.email, error.server_words)
+                    # After the commit, and with the words copied: `error` ends with this block.
+                    words, account_id = error.server_words, locked.pk
+                    transaction.on_commit(
+                        lambda: grant_ended_notify(account_id=account_id, words=words)
+                    )
             else:
                 if tokens.refresh_token and tokens.refresh_token != locked.secret:
                     locked.secret = tokens.refresh_token  # rotated (Microsoft, always)
@@ -95,6 +103,34 @@ def access_token(account: MailAccount, *, renew: bool = False) -> str:
                 account.secret_ciphertext = locked.secret_ciphertext
                 return grant.access_token
     raise failure
+
+
+def grant_ended_notify(*, account_id: int, words: str = "") -> bool:
+    """Tell the rep, once, that their grant ended and what to do (an email; the mailbox page
+    says it too). Returns whether an email went out."""
+    with transaction.atomic():
+        grant = (
+            OAuthGrant.objects.select_for_update()
+            .select_related("account__user")
+            .filter(account_id=account_id, dead_at__isnull=False, dead_notified_at__isnull=True)
+            .first()
+        )
+        if grant is None:
+            return False
+        grant.dead_notified_at = timezone.now()
+        grant.save(update_fields=["dead_notified_at", "updated_at"])
+    account = grant.account
+    context = {
+        "provider": MailAccount.Auth(account.auth).label,
+        "email": account.email,
+        "words": words,
+        "url": settings.CRM_BASE_URL + reverse("mailsync:mailbox"),
+    }
+    with translation.override(settings.LANGUAGE_CODE):
+        subject = render_to_string("mailsync/email/grant_ended_subject.txt", context).strip()
+        body = render_to_string("mailsync/email/grant_ended.txt", context)
+    send_mail(settings.ACCOUNT_EMAIL_SUBJECT_PREFIX + subject, body, None, [account.user.email])
+    return True
 
 
 def _grant(account: MailAccount) -> OAuthGrant:

@@ -104,14 +104,17 @@ def test_a_rotated_refresh_token_is_saved_and_the_old_one_retired(
     )
 
 
-def test_a_revoked_grant_needs_the_rep_and_loses_nothing(alice, oauth_provider, dovecot, mail_user):
+def test_a_revoked_grant_needs_the_rep_and_loses_nothing(
+    alice, oauth_provider, dovecot, mail_user, mailoutbox, django_capture_on_commit_callbacks
+):
     dovecot.append(mail_user.login, "INBOX", make_message(message_id="<o3@customer.example>"))
     account = oauth_mailbox(alice, oauth_provider, dovecot, mail_user)
     assert account_sync(account=account).error is None
 
     oauth_provider.revoke(mail_user.login)  # the rep removed the CRM at the provider
     dovecot.append(mail_user.login, "INBOX", make_message(message_id="<o4@customer.example>"))
-    result = account_sync(account=account)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = account_sync(account=account)
 
     assert result.error is not None and result.error.code == "oauth_reconnect_required"
     account.refresh_from_db()
@@ -120,10 +123,18 @@ def test_a_revoked_grant_needs_the_rep_and_loses_nothing(alice, oauth_provider, 
     assert account.next_sync_at is None  # no retries: only the rep can fix it
     assert OAuthGrant.objects.get(account=account).dead_at is not None
     assert Message.objects.filter(message_id="o3@customer.example").exists()
-    # The provider is not asked again and again for a grant it ended.
+    # One email says what happened and what to do.
+    assert len(mailoutbox) == 1
+    email = mailoutbox[0]
+    assert email.to == [alice.email] and mail_user.login in email.subject
+    assert "Token has been expired or revoked." in email.body  # Google's words
+    assert "/mailbox/" in email.body and "Reconnect" in email.body
+    # The provider is not asked again and again for a grant it ended, nor the rep told twice.
     asked = len(refreshes(oauth_provider))
-    assert account_sync(account=account).error.code == "oauth_reconnect_required"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert account_sync(account=account).error.code == "oauth_reconnect_required"
     assert len(refreshes(oauth_provider)) == asked
+    assert len(mailoutbox) == 1
 
 
 def test_a_refresh_the_provider_cannot_answer_is_retried_later(
