@@ -28,6 +28,9 @@ class OAuthProvider:
     scopes: tuple[str, ...]
     # Asked for at each refresh (Microsoft mints one token per resource: the mail servers').
     refresh_scope: str
+    # Sent with the consent: Google gives a refresh token only for offline access, and on a
+    # second connection only if asked for consent again.
+    consent_params: dict
     imap: Server
     smtp: Server
 
@@ -46,6 +49,7 @@ def oauth_provider(name: str) -> OAuthProvider:
             ),
             scopes=("openid", "email", GOOGLE_MAIL_SCOPE),
             refresh_scope="",  # Google's refreshed token keeps the scopes of the grant
+            consent_params={"access_type": "offline", "prompt": "consent"},
             imap=_server(settings.GOOGLE_IMAP_HOST, settings.GOOGLE_IMAP_PORT),
             smtp=_server(settings.GOOGLE_SMTP_HOST, settings.GOOGLE_SMTP_PORT),
         )
@@ -61,6 +65,7 @@ def oauth_provider(name: str) -> OAuthProvider:
             ),
             scopes=("openid", "email", "offline_access", *MICROSOFT_MAIL_SCOPES),
             refresh_scope=" ".join(("offline_access", *MICROSOFT_MAIL_SCOPES)),
+            consent_params={},  # offline_access, among the scopes, is Microsoft's way
             imap=_server(settings.MICROSOFT_IMAP_HOST, settings.MICROSOFT_IMAP_PORT),
             smtp=_server(settings.MICROSOFT_SMTP_HOST, settings.MICROSOFT_SMTP_PORT),
         )

@@ -230,6 +230,11 @@ def smtp_sign_in_code(words: str, *, token: bool = False) -> str:
     lowered = words.lower()
     if not token and ("application-specific password" in lowered or "app password" in lowered):
         return "app_password_required"
-    if "smtpclientauthentication is disabled" in lowered or "authentication is disabled" in lowered:
+    # 5.7.139 is the enhanced status code Microsoft 365 gives for it, whatever its text.
+    if (
+        "5.7.139" in lowered
+        or "smtpclientauthentication is disabled" in lowered
+        or "authentication is disabled" in lowered
+    ):
         return "smtp_auth_disabled"
     return "oauth_reconnect_required" if token else "smtp_auth_failed"

@@ -70,7 +70,7 @@ def oauth_connect(request, provider: str):
         "provider": provider,
         "history_days": _history_days(request, account),
     }
-    auth_params = social.get_auth_params()
+    auth_params = {**social.get_auth_params(), **oauth_provider(provider).consent_params}
     if account is not None and account.is_active:
         auth_params["login_hint"] = account.email  # the same mailbox again
     return social.redirect(

@@ -229,7 +229,8 @@ def oauth_provider(settings, dovecot, smtpd):
     provider = OAuthProvider()
 
     def accept(login: str, token: str) -> None:
-        dovecot.add_token(login, token)
+        if login in dovecot.passwords:  # a mailbox (a sign-in to the CRM needs none)
+            dovecot.add_token(login, token)
         smtpd.add_token(login, token)
 
     def refuse(token: str) -> None:

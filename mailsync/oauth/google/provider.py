@@ -1,22 +1,18 @@
 from allauth.socialaccount.providers.google.provider import GoogleProvider
 
 from mailsync.oauth.google.views import GoogleMailAdapter
-from mailsync.oauth.providers import GOOGLE, oauth_provider
 
 
 class GoogleMailProvider(GoogleProvider):
-    """allauth's Google provider (its id, account data and SocialApp), with our adapter and the
-    mail scopes; offline access with consent asked every time, or Google sends no refresh
-    token on a second connection."""
+    """allauth's Google provider (its id, account data and SocialApp) with our adapter. Signing
+    in asks for who the person is only; connecting a mailbox asks for the mail scopes itself
+    (mailsync.views.oauth)."""
 
     oauth2_adapter_class = GoogleMailAdapter
     package = "mailsync.oauth.google"
 
     def get_default_scope(self):
-        return list(oauth_provider(GOOGLE).scopes)
-
-    def get_auth_params(self):
-        return {"access_type": "offline", "prompt": "consent", **super().get_auth_params()}
+        return ["openid", "email"]
 
 
 provider_classes = [GoogleMailProvider]

@@ -16,6 +16,10 @@ class MicrosoftMailAdapter(MailOAuth2Adapter):
         # endpoint (Microsoft Graph) refuses: ask for one for OpenID Connect's scopes alone.
         # Asking for both resources at once fails (AADSTS28000).
         provider = oauth_provider(MICROSOFT)
+        if "outlook.office.com" not in str(kwargs.get("response", {}).get("scope", "")):
+            # A sign-in to the CRM: the token is Graph's already.
+            data = self.identity(token.token)
+            return self.get_provider().sociallogin_from_response(request, data)
         try:
             identity = token_refresh(
                 provider.endpoints,

@@ -315,6 +315,22 @@ def test_smtp_auth_turned_off_for_the_tenant_refuses_tokens_too(smtpd):
     )
 
 
+def test_microsofts_5_7_139_is_smtp_auth_turned_off_whatever_its_words(smtpd):
+    words = "5.7.139 Authentication unsuccessful, basic authentication is not permitted."
+    smtpd.script("auth", 535, words)
+
+    failed = failure(
+        list(
+            check_smtp(
+                smtp_server(smtpd, "ssl"),
+                credentials=XOAuth2("rep@ourco.example", Tokens("t"), provider="microsoft"),
+            )
+        )
+    )
+
+    assert (failed.code, failed.detail) == ("smtp_auth_disabled", f"535 {words}")
+
+
 def test_a_password_still_signs_in_to_smtp(smtpd):
     smtpd.add_user("rep@ourco.example", "pw")
     results = list(
