@@ -143,6 +143,10 @@ class OAuthGrant(models.Model):
     # rep is told once by email (notified_at).
     dead_at = models.DateTimeField(_("grant ended"), null=True, blank=True)
     dead_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When the refresh token itself ends, where the provider says (Google's apps in "Testing"
+    # status: 7 days after consent); and when the rep was warned of an end coming.
+    refresh_expires_at = models.DateTimeField(_("grant expires"), null=True, blank=True)
+    expiry_warned_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

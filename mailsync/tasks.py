@@ -2,6 +2,7 @@
 
 from mailsync.accounts.services import enqueue_sync
 from mailsync.models import MailAccount
+from mailsync.oauth.grants import grants_expiring_warn
 from mailsync.selectors.due import accounts_due
 from mailsync.sync.refetch import blocked_import_again
 from mailsync.sync.run import account_sync
@@ -25,3 +26,8 @@ def import_blocked_again(account_id: int, entry_ids: list[int]) -> str:
     account = MailAccount.objects.select_related("user").get(id=account_id)
     imported = blocked_import_again(account=account, entry_ids=entry_ids)
     return f"imported {imported}"
+
+
+def warn_expiring_grants() -> str:
+    """Run daily by the schedule: warn the reps whose Google or Microsoft access ends soon."""
+    return f"warned {grants_expiring_warn()}"

@@ -11,7 +11,7 @@ transaction as the access token it came with. A provider that no longer honours 
 """
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -45,7 +45,9 @@ def grant_save(*, account: MailAccount, tokens: TokenResponse, subject: str = ""
     grant, _created = OAuthGrant.objects.get_or_create(account=account)
     _keep(grant, tokens)
     grant.subject = subject or grant.subject
-    grant.dead_at = grant.dead_notified_at = None
+    grant.dead_at = grant.dead_notified_at = grant.expiry_warned_at = None
+    if tokens.refresh_expires_in is None:
+        grant.refresh_expires_at = None  # a new consent: the old grant's limit went with it
     grant.save()
     return grant
 
@@ -119,18 +121,22 @@ def grant_ended_notify(*, account_id: int, words: str = "") -> bool:
             return False
         grant.dead_notified_at = timezone.now()
         grant.save(update_fields=["dead_notified_at", "updated_at"])
-    account = grant.account
+    _tell(grant.account, "mailsync/email/grant_ended", {"words": words})
+    return True
+
+
+def _tell(account: MailAccount, template: str, context: dict) -> None:
+    """Email the rep whose mailbox it is: `template`_subject.txt and `template`.txt."""
     context = {
         "provider": MailAccount.Auth(account.auth).label,
         "email": account.email,
-        "words": words,
         "url": settings.CRM_BASE_URL + reverse("mailsync:mailbox"),
+        **context,
     }
     with translation.override(settings.LANGUAGE_CODE):
-        subject = render_to_string("mailsync/email/grant_ended_subject.txt", context).strip()
-        body = render_to_string("mailsync/email/grant_ended.txt", context)
+        subject = render_to_string(f"{template}_subject.txt", context).strip()
+        body = render_to_string(f"{template}.txt", context)
     send_mail(settings.ACCOUNT_EMAIL_SUBJECT_PREFIX + subject, body, None, [account.user.email])
-    return True
 
 
 def _grant(account: MailAccount) -> OAuthGrant:
@@ -155,8 +161,69 @@ def _keep(grant: OAuthGrant, tokens: TokenResponse) -> None:
     grant.access_token = tokens.access_token
     # A token without a lifetime is taken for an hour, the providers' usual.
     grant.access_expires_at = now + timedelta(seconds=tokens.expires_in or 3600)
+    if tokens.refresh_expires_in is not None:
+        grant.refresh_expires_at = now + timedelta(seconds=tokens.refresh_expires_in)
     grant.scope = tokens.scope or grant.scope
     grant.refreshed_at = now
+
+
+# A provider ends a grant nobody uses: Google a refresh token unused for six months, Microsoft
+# one inactive for 90 days. A syncing mailbox refreshes its token every hour; one that stopped
+# (disabled, or waiting for the rep) does not.
+UNUSED_LIFETIME = {"google": timedelta(days=180), "microsoft": timedelta(days=90)}
+# How long before the end the rep is warned: a refresh token with a set life (an app in Google's
+# "Testing" status keeps one 7 days) is warned of 2 days ahead; the end of an unused grant, of
+# two weeks ahead.
+WARN_LIMITED = timedelta(days=2)
+WARN_UNUSED = timedelta(days=14)
+
+
+def grant_expiry(grant: OAuthGrant, *, now=None) -> datetime | None:
+    """When the grant ends unless the rep connects again (or the mailbox is used), if that is
+    soon enough to warn of; None otherwise, and for a grant already ended."""
+    now = now or timezone.now()
+    if grant.dead_at:
+        return None
+    ends = []
+    if grant.refresh_expires_at:
+        ends.append((grant.refresh_expires_at, WARN_LIMITED))
+    lifetime = UNUSED_LIFETIME.get(grant.account.auth)
+    if lifetime and grant.refreshed_at:
+        ends.append((grant.refreshed_at + lifetime, WARN_UNUSED))
+    soon = [end for end, warning in ends if end - warning <= now]
+    return min(soon) if soon else None
+
+
+def account_grant_expiry(account: MailAccount) -> datetime | None:
+    """grant_expiry of the account's grant, if it signs in with one."""
+    if account.auth == MailAccount.Auth.PASSWORD:
+        return None
+    grant = OAuthGrant.objects.filter(account=account).first()
+    if grant is None:
+        return None
+    grant.account = account
+    return grant_expiry(grant)
+
+
+def grants_expiring_warn(*, now=None) -> int:
+    """Warn each rep, once, whose grant ends soon (oauth_expiring_soon), by email; the mailbox
+    page says it as long as it holds. Run daily by the job schedule. Returns the reps warned."""
+    now = now or timezone.now()
+    warned = 0
+    grants = OAuthGrant.objects.filter(
+        dead_at__isnull=True, expiry_warned_at__isnull=True
+    ).select_related("account__user")
+    for grant in grants.exclude(account__secret_ciphertext=""):
+        ends = grant_expiry(grant, now=now)
+        if ends is None:
+            continue
+        if not OAuthGrant.objects.filter(pk=grant.pk, expiry_warned_at__isnull=True).update(
+            expiry_warned_at=now
+        ):
+            continue  # another worker warned meanwhile
+        _tell(grant.account, "mailsync/email/grant_expiring", {"ends": ends})
+        warned += 1
+    return warned
 
 
 def _ended(grant: OAuthGrant) -> MailError:

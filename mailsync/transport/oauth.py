@@ -39,6 +39,9 @@ class TokenResponse:
     refresh_token: str = field(default="", repr=False)
     scope: str = ""
     id_token: str = field(default="", repr=False)
+    # Seconds the refresh token lives, where the provider limits it (Google, for apps in
+    # "Testing" status or time-limited access); None: until revoked or unused too long.
+    refresh_expires_in: int | None = None
 
 
 def token_refresh(
@@ -63,18 +66,21 @@ def token_response(data: dict) -> TokenResponse:
     access_token = data.get("access_token")
     if not isinstance(access_token, str) or not access_token:
         raise MailError("server_error", "the provider's token answer has no access token")
-    expires_in = data.get("expires_in")
-    try:
-        expires_in = int(expires_in) if expires_in is not None else None
-    except (TypeError, ValueError):
-        expires_in = None
     return TokenResponse(
         access_token=access_token,
-        expires_in=expires_in,
+        expires_in=_seconds(data.get("expires_in")),
         refresh_token=str(data.get("refresh_token") or ""),
         scope=str(data.get("scope") or ""),
         id_token=str(data.get("id_token") or ""),
+        refresh_expires_in=_seconds(data.get("refresh_token_expires_in")),
     )
+
+
+def _seconds(value) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def userinfo(endpoints: Endpoints, access_token: str, *, timeout: float = 30) -> dict:

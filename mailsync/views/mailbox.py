@@ -34,6 +34,7 @@ from mailsync.accounts.services import (
 from mailsync.errors import CATALOG, CONNECTION, DELIVERY, MISSING, MailError, code_info
 from mailsync.mime.parsing import ParseError
 from mailsync.models import MailAccount, SkipEntry
+from mailsync.oauth.grants import account_grant_expiry
 from mailsync.selectors.status import account_status, skip_entries_for
 from mailsync.sync.refetch import FULL_IMPORT_CODES, NotOnServer, skipped_import_in_full
 from mailsync.transport.stages import IMAP_STAGES, SMTP_STAGES, StageResult
@@ -145,9 +146,15 @@ def _status_context(account: MailAccount) -> dict:
             "stage": stage_label(account.error_stage) if account.error_stage else "",
             "since": account.error_since,
         }
+    expiry = None
+    ends = account_grant_expiry(account)
+    if ends is not None:
+        info = code_info("oauth_expiring_soon")
+        expiry = {"title": info.title, "help": info.help, "ends": ends}
     return {
         "account": account,
         "error": error,
+        "expiry": expiry,
         "imported": status["imported"],
         "skipped": skipped,
         "skipped_total": sum(s["count"] for s in skipped),

@@ -49,6 +49,8 @@ class OAuthProvider:
         self.authorize_error: tuple[str, str] | None = None  # (error, description)
         self.refresh_error: tuple[int, str, str] | None = None  # (status, error, description)
         self.expires_in = 3600
+        # Seconds a refresh token lives, sent as Google does for apps in "Testing" status.
+        self.refresh_expires_in: int | None = None
         self.rotate_refresh_tokens = False
         self.id_token = True
         self.on_access_token = lambda login, token: None
@@ -261,6 +263,8 @@ class OAuthProvider:
         }
         if with_refresh:
             answer["refresh_token"] = grant.refresh_token
+        if self.refresh_expires_in is not None:
+            answer["refresh_token_expires_in"] = self.refresh_expires_in
         if self.id_token:
             answer["id_token"] = _unsigned_jwt(
                 {
