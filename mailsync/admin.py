@@ -20,7 +20,7 @@ from mailsync.accounts.services import (
     account_request_sync,
     account_resync_from_scratch,
 )
-from mailsync.models import MailAccount, MailFolder, Message, SkipEntry, SyncRun
+from mailsync.models import MailAccount, MailFolder, Message, OAuthGrant, SkipEntry, SyncRun
 from mailsync.transport.tls import normalize_pin
 
 
@@ -40,6 +40,22 @@ class ReadOnlyAdminMixin:
 class MailFolderInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = MailFolder
     fields = ["role", "name", "uidvalidity", "last_uid", "last_synced_at"]
+    readonly_fields = fields
+    extra = 0
+
+
+class OAuthGrantInline(ReadOnlyAdminMixin, admin.StackedInline):
+    """A Google or Microsoft 365 mailbox's grant, without its tokens (never shown anywhere)."""
+
+    model = OAuthGrant
+    fields = [
+        "subject",
+        "scope",
+        "access_expires_at",
+        "refreshed_at",
+        "refresh_expires_at",
+        "dead_at",
+    ]
     readonly_fields = fields
     extra = 0
 
@@ -74,7 +90,7 @@ class MailAccountAdmin(admin.ModelAdmin):
     search_fields = ["email", "user__username", "user__email", "user__first_name"]
     list_select_related = ["user"]
     ordering = ["email"]
-    inlines = [MailFolderInline]
+    inlines = [OAuthGrantInline, MailFolderInline]
     actions = ["sync_now", "resync_from_scratch", "disable", "enable"]
     # Everything but the pin and the Sent folder's name is read-only; the secret is not even
     # listed (its field is not editable, so it appears nowhere unless named here).
@@ -129,6 +145,11 @@ class MailAccountAdmin(admin.ModelAdmin):
             },
         ),
     ]
+
+    def get_inlines(self, request, obj):
+        if obj is None or obj.auth == MailAccount.Auth.PASSWORD:
+            return [MailFolderInline]  # no grant to show
+        return self.inlines
 
     def has_add_permission(self, request):
         return False  # a rep connects their own mailbox, with its password, from the app

@@ -12,7 +12,7 @@ from django.utils.html import escape
 
 from mailsync.accounts import services as account_services
 from mailsync.accounts.services import account_disconnect
-from mailsync.models import MailAccount, MailFolder, Message, SkipEntry, SyncRun
+from mailsync.models import MailAccount, MailFolder, Message, OAuthGrant, SkipEntry, SyncRun
 from tests.factories import MailAccountFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -241,3 +241,23 @@ def test_actions_call_the_services(
     assert calls == [first.pk]
     assert second.status == MailAccount.Status.DISCONNECTED  # no password: the rep reconnects
     assert b"1 account has no password" in response.content
+
+
+def test_a_google_mailboxs_grant_shows_its_state_never_its_tokens(op_client, rows):
+    account = rows[0]
+    account.auth = "google"
+    account.secret = "1//refresh-token-in-clear"
+    account.save()
+    grant = OAuthGrant(account=account, subject="1078", scope="https://mail.google.com/")
+    grant.access_token = "ya29.access-token-in-clear"
+    grant.save()
+
+    html = op_client.get(_url(MailAccount, "change", account.pk)).content.decode()
+
+    assert "https://mail.google.com/" in html and "1078" in html
+    for secret in (
+        "refresh-token-in-clear",
+        "access-token-in-clear",
+        grant.access_token_ciphertext,
+    ):
+        assert secret not in html
