@@ -1,6 +1,7 @@
 import factory
 from django.contrib.auth.models import Group
 
+from crm import services as crm
 from crm.models import (
     MANAGER_GROUP,
     REP_GROUP,
@@ -130,3 +131,16 @@ class MailAccountFactory(factory.django.DjangoModelFactory):
     smtp_port = factory.LazyAttribute(lambda a: a.smtpd.ssl_port if a.smtpd else 465)
     # A year, so that mail a test dates back months is still inside the sync's history.
     history_days = 365
+
+
+def ann_at_acme(owner: User) -> Contact:
+    """Ann (ann@acme.com) at Acme (acme.com), saved as a rep saves records: the contact that
+    the tests' mail from ann@acme.com lands on."""
+    company = crm.company_save(
+        company=Company(name="Acme", owner=owner), actor=owner, domains=["acme.com"]
+    )
+    return crm.contact_save(
+        contact=Contact(first_name="Ann", company=company, owner=owner),
+        actor=owner,
+        emails=["ann@acme.com"],
+    )

@@ -12,7 +12,7 @@ from django.utils import timezone
 from mailsync.models import (
     MailAccount,
 )
-from mailsync.oauth.grants import grant_save, token_source
+from mailsync.oauth.grants import grant_revoke, grant_save, token_source
 from mailsync.oauth.providers import oauth_provider
 from mailsync.transport.credentials import (
     Credentials,
@@ -160,7 +160,11 @@ def account_save(*, user, conn: ConnectionSettings) -> MailAccount:
 
 
 def account_disconnect(*, account: MailAccount) -> None:
-    """Forget the secrets and stop syncing. Mail already in the CRM stays."""
+    """Forget the secrets and stop syncing; a Google grant is revoked at Google too (Microsoft
+    has no such endpoint: the rep removes the app in their account). Mail already in the CRM
+    stays."""
+    if account.auth != MailAccount.Auth.PASSWORD:
+        grant_revoke(account=account)
     account.secret_ciphertext = ""
     account.status = MailAccount.Status.DISCONNECTED
     account.next_sync_at = None

@@ -24,7 +24,7 @@ from mailsync.errors import MailError
 from mailsync.models import MailAccount, OAuthGrant
 from mailsync.oauth.providers import oauth_provider
 from mailsync.transport.credentials import TokenSource
-from mailsync.transport.oauth import TokenResponse, token_refresh
+from mailsync.transport.oauth import TokenResponse, token_refresh, token_revoke
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,27 @@ def access_token(account: MailAccount, *, renew: bool = False) -> str:
                 account.secret_ciphertext = locked.secret_ciphertext
                 return grant.access_token
     raise failure
+
+
+def grant_revoke(*, account: MailAccount) -> None:
+    """The rep disconnects: ask the provider to end the grant, where it can (Google), and forget
+    the access token. Best effort: the CRM forgets its tokens whatever the provider answers."""
+    grant = OAuthGrant.objects.filter(account_id=account.pk).first()
+    if grant is None:
+        return
+    refresh_token = account.secret if account.secret_ciphertext else ""
+    if refresh_token:
+        try:
+            token_revoke(
+                oauth_provider(account.auth).endpoints,
+                refresh_token,
+                timeout=settings.MAILSYNC_TIMEOUT,
+            )
+        except MailError as error:
+            log.warning("revoking the grant of %s failed: %s", account.email, error)
+    grant.access_token_ciphertext = ""
+    grant.access_expires_at = None
+    grant.save(update_fields=["access_token_ciphertext", "access_expires_at", "updated_at"])
 
 
 def grant_ended_notify(*, account_id: int, words: str = "") -> bool:

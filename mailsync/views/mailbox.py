@@ -307,6 +307,16 @@ def mailbox_disconnect(request):
         return redirect("mailsync:mailbox")
     if request.method == "POST":
         account_disconnect(account=account)
+        if account.auth != MailAccount.Auth.PASSWORD:
+            messages.success(
+                request,
+                _(
+                    "Your mailbox was disconnected and the CRM's access at %(provider)s ended. "
+                    "Mail already in the CRM stays."
+                )
+                % {"provider": account.get_auth_display()},
+            )
+            return redirect("mailsync:mailbox")
         messages.success(
             request,
             _(

@@ -4,12 +4,10 @@ runs no script, and a thread taken off a deal stays off when a reply is synced."
 import pytest
 from allauth.account.models import EmailAddress as AllauthEmail
 
-from crm import services as crm
-from crm.models import Company, Contact
 from mailsync.models import Message
 from mailsync.sync.run import account_sync
 from tests.browser.conftest import sign_in
-from tests.factories import DealFactory
+from tests.factories import DealFactory, ann_at_acme
 from tests.support.mail import ann_mail, mailbox
 
 pytestmark = [
@@ -29,14 +27,7 @@ def trust_the_test_ca(settings, mail_ca):
 
 def test_a_rep_reads_mail_on_a_contact_and_removes_a_thread_from_a_deal(page, dovecot, alice):
     AllauthEmail.objects.create(user=alice, email=alice.email, verified=True, primary=True)
-    company = crm.company_save(
-        company=Company(name="Acme", owner=alice), actor=alice, domains=["acme.com"]
-    )
-    ann = crm.contact_save(
-        contact=Contact(first_name="Ann", company=company, owner=alice),
-        actor=alice,
-        emails=["ann@acme.com"],
-    )
+    ann = ann_at_acme(alice)
     deal = DealFactory(owner=alice, name="Renewal")
     deal.contacts.add(ann)
     account = mailbox(dovecot, alice)

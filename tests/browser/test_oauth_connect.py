@@ -6,9 +6,8 @@ import pytest
 from allauth.account.models import EmailAddress as AllauthEmail
 from playwright.sync_api import expect
 
-from crm import services as crm
-from crm.models import Company, Contact
 from tests.browser.conftest import sign_in
+from tests.factories import ann_at_acme
 from tests.support.mail import make_message
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
@@ -24,14 +23,7 @@ def test_a_rep_connects_google_and_finds_the_mail_on_the_contact(
     page, alice, oauth_provider, dovecot, mail_user
 ):
     AllauthEmail.objects.create(user=alice, email=alice.email, verified=True, primary=True)
-    company = crm.company_save(
-        company=Company(name="Acme", owner=alice), actor=alice, domains=["acme.com"]
-    )
-    ann = crm.contact_save(
-        contact=Contact(first_name="Ann", company=company, owner=alice),
-        actor=alice,
-        emails=["ann@acme.com"],
-    )
+    ann = ann_at_acme(alice)
     dovecot.append(
         mail_user.login,
         "INBOX",

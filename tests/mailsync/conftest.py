@@ -3,9 +3,7 @@ a contact at a company to put mail on. The servers themselves are in tests/suppo
 
 import pytest
 
-from crm import services as crm
-from crm.models import Company, Contact
-from tests.factories import MailAccountFactory
+from tests.factories import MailAccountFactory, ann_at_acme
 
 
 @pytest.fixture(autouse=True)
@@ -24,11 +22,4 @@ def account(dovecot, mail_user, alice):
 @pytest.fixture
 def ann(alice):
     """Ann at Acme (acme.com), one of Alice's contacts."""
-    company = crm.company_save(
-        company=Company(name="Acme", owner=alice), actor=alice, domains=["acme.com"]
-    )
-    return crm.contact_save(
-        contact=Contact(first_name="Ann", company=company, owner=alice),
-        actor=alice,
-        emails=["ann@acme.com"],
-    )
+    return ann_at_acme(alice)

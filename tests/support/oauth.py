@@ -52,6 +52,7 @@ class OAuthProvider:
         # Seconds a refresh token lives, sent as Google does for apps in "Testing" status.
         self.refresh_expires_in: int | None = None
         self.rotate_refresh_tokens = False
+        self.token_delay = 0.0  # seconds the token endpoint takes to answer
         self.id_token = True
         self.on_access_token = lambda login, token: None
         self.on_revoke = lambda token: None
@@ -201,6 +202,7 @@ class OAuthProvider:
         ) and not self._basic_auth_ok(request):
             _send(request, 401, {"error": "invalid_client"})
             return
+        time.sleep(self.token_delay)
         with self._lock:
             if form.get("grant_type") == "authorization_code":
                 self._code_grant(request, form)

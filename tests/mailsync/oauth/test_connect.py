@@ -188,3 +188,21 @@ def test_a_provider_the_operator_has_not_set_up_is_explained(alice_client, setti
 
     assert answer.status_code == 302
     assert "not set up on this CRM yet" in page_text(alice_client)
+
+
+def test_disconnecting_revokes_the_grant_at_google_and_keeps_the_mail(
+    alice_client, alice, oauth_provider, dovecot, rep_mailbox, django_capture_on_commit_callbacks
+):
+    dovecot.append(rep_mailbox.login, "INBOX", make_message(message_id="<d1@customer.example>"))
+    with django_capture_on_commit_callbacks(execute=True):
+        consent(alice_client)
+    grant = oauth_provider.grant_for(rep_mailbox.login)
+
+    alice_client.post("/mailbox/disconnect/")
+
+    account = MailAccount.objects.get(user=alice)
+    assert account.status == "disconnected" and not account.secret_ciphertext
+    assert not OAuthGrant.objects.get(account=account).access_token_ciphertext
+    assert grant.revoked  # asked at Google's revocation endpoint
+    assert any(path == "/revoke" for path, _form in oauth_provider.requests)
+    assert Message.objects.filter(message_id="d1@customer.example").exists()

@@ -5,6 +5,8 @@ refresh token saved; a revoked grant ending in oauth_reconnect_required with not
 Tokens never stored in clear."""
 
 import io
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -187,3 +189,53 @@ def test_tokens_are_never_stored_in_clear(alice, oauth_provider, dovecot, mail_u
     settings.MAILSYNC_SECRET_KEYS = settings.MAILSYNC_SECRET_KEYS[:1]  # the old key is gone
     assert MailAccount.objects.get(pk=account.pk).secret == grant.refresh_token
     assert OAuthGrant.objects.get(account=account).access_token == grant.access_tokens[-1]
+
+
+def test_a_token_that_expires_between_syncs_costs_no_batch(
+    alice, oauth_provider, dovecot, mail_user, settings
+):
+    settings.MAILSYNC_FETCH_BATCH = 1
+    settings.MAILSYNC_OAUTH_REFRESH_MARGIN_SECONDS = 0
+    oauth_provider.expires_in = 1  # a token good for a second
+    for n in range(3):
+        dovecot.append(
+            mail_user.login, "INBOX", make_message(message_id=f"<e{n}@customer.example>")
+        )
+    account = oauth_mailbox(alice, oauth_provider, dovecot, mail_user)
+    time.sleep(1.5)  # the consent's token has expired
+
+    first = account_sync(account=account)
+    dovecot.append(mail_user.login, "INBOX", make_message(message_id="<e3@customer.example>"))
+    time.sleep(1.5)  # and so has the refreshed one
+    second = account_sync(account=account)
+
+    assert first.error is None and second.error is None
+    assert (first.imported, second.imported) == (3, 1)
+    assert len(refreshes(oauth_provider)) == 2  # one at each sign-in, none mid-sync
+    assert account.runs.filter(outcome="failed").count() == 0
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_never_refresh_one_account_at_once(alice, oauth_provider, dovecot, mail_user):
+    account = oauth_mailbox(alice, oauth_provider, dovecot, mail_user)
+    oauth_provider.token_delay = 0.5  # long enough for both workers to be waiting
+    tokens, errors = [], []
+
+    def worker():
+        try:
+            tokens.append(access_token(MailAccount.objects.get(pk=account.pk), renew=True))
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert len(refreshes(oauth_provider)) == 1  # the second worker took the first one's token
+    assert len(set(tokens)) == 1
