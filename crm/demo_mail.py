@@ -24,7 +24,7 @@ from django.utils import timezone
 from crm import services
 from crm.models import Company, Contact, Deal, Lead, Stage, User
 from mailsync.ingest import Envelope, ImapSource, message_ingest
-from mailsync.models import MailAccount, MailFolder, Message, Thread
+from mailsync.models import MailAccount, MailFolder, Message, OAuthGrant, Thread
 from mailsync.routing import blocking
 from mailsync.sync.run import history_start
 
@@ -105,7 +105,7 @@ class Conversation:
 
 class DemoMail:
     def __init__(self, *, users: list[User], stages: list[Stage], today: date):
-        _giulia, self.marco, self.sara, _emma = users
+        _giulia, self.marco, self.sara, self.emma = users
         self.stages = stages
         self.today = today
         self.mails: list[Mail] = []
@@ -198,6 +198,7 @@ class DemoMail:
         Thread.objects.filter(messages__message_id=private_thread_mid).update(
             visibility=Thread.Visibility.PRIVATE
         )
+        self.google_account_ended(self.emma)
         return {
             "messages": Message.objects.count(),
             "reps": [self.marco.email, self.sara.email],
@@ -233,6 +234,39 @@ class DemoMail:
                 # The history counts as read, so a sync would only look for newer mail.
                 covered_since=history_start(account),
             )
+        return account
+
+    def google_account_ended(self, user: User) -> MailAccount:
+        """Emma's Google mailbox, whose grant Google ended (she removed the CRM's access): the
+        mailbox page shows oauth_reconnect_required with its Reconnect button."""
+        now = timezone.now()
+        account = MailAccount(
+            user=user,
+            email=user.email,
+            login=user.email,
+            auth=MailAccount.Auth.GOOGLE,
+            imap_host="imap.gmail.com",
+            smtp_host="smtp.gmail.com",
+            status=MailAccount.Status.ERROR,
+            error_code="oauth_reconnect_required",
+            error_stage="imap_login",
+            error_detail="invalid_grant: Token has been expired or revoked.",
+            error_since=now - timedelta(hours=3),
+            failures=1,
+            last_sync_at=now - timedelta(hours=3),
+            last_success_at=now - timedelta(hours=4),
+            next_sync_at=None,
+        )
+        account.secret = "demo-refresh-token"
+        account.save()
+        OAuthGrant.objects.create(
+            account=account,
+            subject="demo",
+            scope="openid email https://mail.google.com/",
+            refreshed_at=now - timedelta(hours=4),
+            dead_at=now - timedelta(hours=3),
+            dead_notified_at=now - timedelta(hours=3),
+        )
         return account
 
     def store(self, accounts: list[MailAccount]) -> dict[str, int]:

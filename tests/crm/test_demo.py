@@ -171,7 +171,7 @@ def demo_user(name: str) -> User:
 @pytest.mark.django_db
 def test_demo_gives_marco_and_sara_mailboxes_a_sync_would_leave_alone():
     run("crm_demo")
-    accounts = MailAccount.objects.order_by("email")
+    accounts = MailAccount.objects.filter(auth="password").order_by("email")
     assert [a.email for a in accounts] == ["marco.bianchi@demo.example", "sara.conti@demo.example"]
     for account in accounts:
         assert account.secret == "demo"
@@ -185,6 +185,22 @@ def test_demo_gives_marco_and_sara_mailboxes_a_sync_would_leave_alone():
             assert folder.last_uid == max(uids) and folder.uidvalidity == 1
             assert folder.covered_since == history_start(account)
     assert accounts[0].sharing == "full" and accounts[1].sharing == "subject"
+
+
+@pytest.mark.django_db
+def test_demo_gives_emma_a_google_mailbox_to_reconnect(client):
+    run("crm_demo")
+    emma = demo_user("emma.walsh")
+    account = emma.mail_account
+    assert (account.auth, account.error_code) == ("google", "oauth_reconnect_required")
+    assert account not in accounts_due()  # only Emma can fix it
+    client.force_login(emma)
+    page = client.get(reverse("mailsync:mailbox")).content.decode()
+    assert "oauth_reconnect_required" in page and "Reconnect" in page
+    assert "Token has been expired or revoked." in page
+    # Reconnect explains that an operator has not registered the CRM with Google yet.
+    client.post(reverse("mailsync:oauth_connect", args=["google"]))
+    assert "not set up on this CRM yet" in client.get(reverse("mailsync:mailbox")).content.decode()
 
 
 @pytest.mark.django_db
