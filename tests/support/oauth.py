@@ -57,6 +57,7 @@ class OAuthProvider:
         self.on_access_token = lambda login, token: None
         self.on_revoke = lambda token: None
         self.grants: list[Grant] = []
+        self.issued: list[str] = []  # every access and refresh token it ever gave
         self.requests: list[tuple[str, dict]] = []  # (path, form or query)
         self._codes: dict[str, dict] = {}
         self._lock = threading.Lock()
@@ -256,6 +257,7 @@ class OAuthProvider:
     def _token_answer(self, grant: Grant, *, with_refresh: bool) -> dict:
         access = _token("at")
         grant.access_tokens.append(access)
+        self.issued += [access, grant.refresh_token]
         self.on_access_token(grant.login, access)
         answer = {
             "access_token": access,

@@ -4,6 +4,7 @@ over XOAUTH2 from the test Dovecot. No mock: the provider is a real HTTP server,
 every token with it."""
 
 import io
+import logging
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -12,6 +13,7 @@ from allauth.socialaccount.models import SocialAccount, SocialToken
 from django.core.management import call_command
 
 from mailsync.models import MailAccount, Message, OAuthGrant
+from mailsync.oauth.grants import access_token
 from mailsync.sync.run import account_sync
 from tests.support.mail import make_message
 
@@ -167,17 +169,32 @@ def test_another_address_on_reconnect_is_refused(
 
 
 def test_no_token_is_kept_in_clear_after_the_flow(
-    alice_client, oauth_provider, rep_mailbox, django_capture_on_commit_callbacks
+    alice_client, alice, oauth_provider, rep_mailbox, django_capture_on_commit_callbacks, caplog
 ):
+    caplog.set_level(logging.DEBUG)  # everything anything logs: ours, allauth's, requests'
     with django_capture_on_commit_callbacks(execute=True):
         consent(alice_client)
+    account = MailAccount.objects.get(user=alice)
+    access_token(account, renew=True)  # a refresh too
+    oauth_provider.revoke(rep_mailbox.login)
+    with django_capture_on_commit_callbacks(execute=True):
+        account_sync(account=account)  # and a grant that ends
     grant = oauth_provider.grant_for(rep_mailbox.login)
+    assert len(grant.access_tokens) == 0 and caplog.records
+    issued = [
+        value
+        for path, form in oauth_provider.requests
+        for key, value in form.items()
+        if key in ("refresh_token", "token", "code", "code_verifier")
+    ]
+    for secret in [*oauth_provider.issued, *issued]:
+        assert secret not in caplog.text
 
     out = io.StringIO()
     call_command("dumpdata", stdout=out)
 
     assert SocialAccount.objects.count() == 1 and not SocialToken.objects.exists()
-    for token in [grant.refresh_token, *grant.access_tokens]:
+    for token in [*oauth_provider.issued, *issued]:
         assert token not in out.getvalue()
 
 
