@@ -326,6 +326,9 @@ MICROSOFT_IMAP_HOST = env_str("MICROSOFT_IMAP_HOST", "outlook.office365.com")
 MICROSOFT_IMAP_PORT = env_int("MICROSOFT_IMAP_PORT", 993, minimum=1)
 MICROSOFT_SMTP_HOST = env_str("MICROSOFT_SMTP_HOST", "smtp.office365.com")
 MICROSOFT_SMTP_PORT = env_int("MICROSOFT_SMTP_PORT", 587, minimum=1)
+# The BCC addresses' domain: mail to <random>@MAILSYNC_BCC_DOMAIN reaches a rep's (or a deal's)
+# records. Empty: no BCC addresses (the mailbox page says so).
+MAILSYNC_BCC_DOMAIN = env_str("MAILSYNC_BCC_DOMAIN", "bcc.localhost" if DEBUG else "").lower()
 # An access token is refreshed when it has less than this left, before a sign-in needs it.
 MAILSYNC_OAUTH_REFRESH_MARGIN_SECONDS = env_int(
     "MAILSYNC_OAUTH_REFRESH_MARGIN_SECONDS", 300, minimum=0

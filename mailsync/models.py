@@ -629,3 +629,53 @@ class BlockEntry(models.Model):
     @property
     def is_domain(self) -> bool:
         return "@" not in self.value
+
+
+class InboundAddress(models.Model):
+    """A private address on the installation's inbound domain (MAILSYNC_BCC_DOMAIN): a rep's BCC
+    address, or a deal's. Mail sent to it is stored and linked like synced mail (to the deal
+    straight away, for a deal's). The local part is random (96 bits), never derived from a name;
+    rotating retires an address at once and issues a new one."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="inbound_addresses",
+    )
+    deal = models.ForeignKey(
+        "crm.Deal",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="inbound_addresses",
+    )
+    local_part = models.CharField(_("local part"), max_length=64, unique=True)
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    retired_at = models.DateTimeField(_("retired"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("BCC address")
+        verbose_name_plural = _("BCC addresses")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(user__isnull=False, deal__isnull=True)
+                | Q(user__isnull=True, deal__isnull=False),
+                name="inbound_address_is_a_reps_or_a_deals",
+            ),
+            models.UniqueConstraint(
+                fields=["user"], condition=Q(active=True), name="one_active_bcc_address_per_rep"
+            ),
+            models.UniqueConstraint(
+                fields=["deal"], condition=Q(active=True), name="one_active_address_per_deal"
+            ),
+        ]
+
+    def __str__(self):
+        return self.address
+
+    @property
+    def address(self) -> str:
+        return f"{self.local_part}@{settings.MAILSYNC_BCC_DOMAIN}"

@@ -17,6 +17,7 @@ urlpatterns = [
     path("skipped/", views.mailbox_skipped, name="mailbox_skipped"),
     path("skipped/<int:pk>/import/", views.mailbox_skipped_import, name="mailbox_skipped_import"),
     path("sharing/", views.mailbox_sharing, name="mailbox_sharing"),
+    path("bcc/rotate/", views.bcc_rotate, name="bcc_rotate"),
 ]
 
 # The people in the rep's mail: candidates to add, addresses and domains to block.

@@ -24,3 +24,4 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 MEDIA_ROOT = VAR_DIR / "test-media"  # noqa: F405
 # The test mail servers listen on 127.0.0.1 (transport/test_private_hosts.py turns it off).
 MAILSYNC_ALLOW_PRIVATE_HOSTS = True
+MAILSYNC_BCC_DOMAIN = "bcc.crm.test"

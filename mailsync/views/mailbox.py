@@ -32,6 +32,7 @@ from mailsync.accounts.services import (
     connection_check,
 )
 from mailsync.errors import CATALOG, CONNECTION, DELIVERY, MISSING, MailError, code_info
+from mailsync.inbound.addresses import bcc_address_for, bcc_address_rotate
 from mailsync.mime.parsing import ParseError
 from mailsync.models import MailAccount, SkipEntry
 from mailsync.oauth.grants import account_grant_expiry
@@ -113,6 +114,7 @@ def _connect_page(request, form: MailboxForm, *, account=None, preset=None, stat
             "oauth_providers": [
                 (auth, label) for auth, label in MailAccount.Auth.choices if auth != "password"
             ],
+            "bcc": bcc_address_for(user=request.user),
             "oauth_history_choices": MailAccount.HISTORY_CHOICES,
             "oauth_history_days": _history_shown(form),
         },
@@ -179,7 +181,22 @@ def mailbox(request):
         return _connect_page(request, form, account=account)
     context = _status_context(account)
     context["just_connected"] = bool(request.GET.get("connected"))
+    context["bcc"] = bcc_address_for(user=request.user)
     return render(request, "mailsync/status.html", context)
+
+
+@login_required
+@require_POST
+def bcc_rotate(request):
+    """A new BCC address for the rep; the old one stops working at once."""
+    address = bcc_address_rotate(user=request.user)
+    if address is not None:
+        messages.success(
+            request,
+            _("Your new BCC address is %(address)s. The old one no longer works.")
+            % {"address": address.address},
+        )
+    return redirect("mailsync:mailbox")
 
 
 @login_required

@@ -23,3 +23,21 @@ document.addEventListener("drop", (event) => {
   form.querySelector("select[name=stage]").value = column.dataset.stage;
   form.requestSubmit();
 });
+
+// "Copy" buttons: <button data-copy="#id-of-the-text">. The text stays selectable without
+// JavaScript; the button says "Copied" for a moment so the rep knows it worked.
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest && event.target.closest("[data-copy]");
+  if (!button) return;
+  const source = document.querySelector(button.dataset.copy);
+  if (!source) return;
+  try {
+    await navigator.clipboard.writeText(source.textContent.trim());
+  } catch {
+    window.getSelection().selectAllChildren(source);  // no clipboard access: select it instead
+    return;
+  }
+  const label = button.textContent;
+  button.textContent = button.dataset.copied || "Copied";
+  setTimeout(() => { button.textContent = label; }, 2000);
+});
