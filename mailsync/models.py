@@ -10,6 +10,19 @@ from mailsync import secrets
 from mailsync.errors import BLOCKED, validate_code
 
 
+def encrypted(field: str) -> property:
+    """A secret kept in the text field `field` encrypted (mailsync.secrets), read and written in
+    clear through this property; a property, so that Model(name=...) accepts it too."""
+
+    def read(instance) -> str:
+        return secrets.decrypt(getattr(instance, field))
+
+    def write(instance, value: str) -> None:
+        setattr(instance, field, secrets.encrypt(value))
+
+    return property(read, write)
+
+
 class MailAccount(models.Model):
     """The one mailbox a rep links. How it signs in is one field (`auth`), not a code path."""
 
@@ -113,13 +126,8 @@ class MailAccount(models.Model):
     def __str__(self):
         return self.email
 
-    @property
-    def secret(self) -> str:
-        return secrets.decrypt(self.secret_ciphertext)
-
-    @secret.setter
-    def secret(self, value: str) -> None:
-        self.secret_ciphertext = secrets.encrypt(value)
+    # The password, or a Google or Microsoft account's refresh token.
+    secret = encrypted("secret_ciphertext")
 
     @property
     def is_active(self) -> bool:
@@ -157,13 +165,7 @@ class OAuthGrant(models.Model):
     def __str__(self):
         return f"{self.account.email} ({self.account.auth})"
 
-    @property
-    def access_token(self) -> str:
-        return secrets.decrypt(self.access_token_ciphertext)
-
-    @access_token.setter
-    def access_token(self, value: str) -> None:
-        self.access_token_ciphertext = secrets.encrypt(value)
+    access_token = encrypted("access_token_ciphertext")
 
 
 class MailFolder(models.Model):
