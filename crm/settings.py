@@ -100,6 +100,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "mailsync.context_processors.deals_to_choose",
+                "mailsync.context_processors.social_sign_in",
             ],
         },
     },

@@ -60,3 +60,14 @@ def test_nobody_becomes_a_user_by_having_a_google_account(client, oauth_provider
 
     assert not signed_in(client)
     assert User.objects.count() == users
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_the_sign_in_page_offers_google_only_where_enabled(
+    client, oauth_provider, settings, enabled
+):
+    settings.SOCIALACCOUNT_LOGIN_ENABLED = enabled
+
+    page = client.get("/accounts/login/").content.decode()
+
+    assert ("/accounts/google/login/" in page) is enabled
