@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from mailsync.accounts.services import OtherMailbox, oauth_account_connect
-from mailsync.errors import code_info
+from mailsync.errors import MailError, code_info
 from mailsync.models import MailAccount
 from mailsync.oauth.providers import GOOGLE, MICROSOFT, oauth_provider
 from mailsync.transport.oauth import CONSENT_CODES, TokenResponse
@@ -126,6 +126,19 @@ def mailbox_from_consent(sender, request, sociallogin, **kwargs):
             % {"provider": label, "offered": error.offered, "linked": error.linked},
         )
         return
+    except MailError as error:  # the provider's answer cannot keep the CRM connected
+        info = code_info(error.code)
+        messages.error(
+            request,
+            _("%(title)s. %(help)s %(provider)s said: “%(words)s”")
+            % {
+                "title": info.title,
+                "help": info.help,
+                "provider": label,
+                "words": error.server_words,
+            },
+        )
+        return
     except Exception:
         log.exception("connecting a %s mailbox failed", provider)
         messages.error(request, _("The mailbox could not be saved. Please try again."))
@@ -137,7 +150,10 @@ def mailbox_from_consent(sender, request, sociallogin, **kwargs):
             % {"provider": label, "email": account.email},
         )
         return
-    failed = next(r for r in results if not r.ok)
+    failed = next((r for r in results if not r.ok), None)
+    if failed is None:  # the test ran no stage at all
+        messages.error(request, _("The mailbox could not be saved. Please try again."))
+        return
     info = code_info(failed.code)
     messages.error(
         request,

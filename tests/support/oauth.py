@@ -53,6 +53,7 @@ class OAuthProvider:
         self.refresh_expires_in: int | None = None
         self.rotate_refresh_tokens = False
         self.token_delay = 0.0  # seconds the token endpoint takes to answer
+        self.refresh_tokens = True  # False: answers as to a client that asked no offline access
         self.id_token = True
         self.on_access_token = lambda login, token: None
         self.on_revoke = lambda token: None
@@ -265,7 +266,7 @@ class OAuthProvider:
             "expires_in": self.expires_in,
             "scope": grant.scope,
         }
-        if with_refresh:
+        if with_refresh and self.refresh_tokens:
             answer["refresh_token"] = grant.refresh_token
         if self.refresh_expires_in is not None:
             answer["refresh_token_expires_in"] = self.refresh_expires_in

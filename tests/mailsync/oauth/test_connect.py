@@ -223,3 +223,15 @@ def test_disconnecting_revokes_the_grant_at_google_and_keeps_the_mail(
     assert grant.revoked  # asked at Google's revocation endpoint
     assert any(path == "/revoke" for path, _form in oauth_provider.requests)
     assert Message.objects.filter(message_id="d1@customer.example").exists()
+
+
+def test_a_provider_that_gives_no_refresh_token_is_explained(
+    alice_client, alice, oauth_provider, rep_mailbox
+):
+    # A token answer without offline access (a refresh token): the CRM could not stay connected.
+    oauth_provider.refresh_tokens = False
+
+    consent(alice_client)
+
+    assert not MailAccount.objects.filter(user=alice, status="connected").exists()
+    assert "allow offline access" in page_text(alice_client)
