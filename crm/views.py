@@ -31,6 +31,7 @@ from crm.forms import (
 )
 from crm.models import Company, Contact, Deal, Lead, Task, User, record_model
 from crm.redirects import redirect_next
+from mailsync.selectors.inbound import deal_address_of
 from mailsync.selectors.timeline import mail_threads_for_record
 
 # -- record kinds -----------------------------------------------------------------------------
@@ -198,6 +199,8 @@ def _detail_context(request, kind: str, record) -> dict:
             record=record, user=user, page=request.GET.get("mail_page")
         ),
     }
+    if kind == "deal":
+        context["deal_address"] = deal_address_of(deal=record)
     if kind in ("contact", "lead"):
         context["shared_addresses"] = selectors.records_sharing_addresses(record=record, user=user)
     if kind == "contact":

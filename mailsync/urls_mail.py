@@ -20,4 +20,5 @@ urlpatterns = [
     path("threads/<int:pk>/deal/", views.thread_deal, name="thread_deal"),
     path("threads/<int:pk>/visibility/", views.thread_visibility, name="thread_visibility"),
     path("deals-to-choose/", views.deals_to_choose, name="deals_to_choose"),
+    path("deals/<int:pk>/address/", views.deal_address_create, name="deal_address_create"),
 ]

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from crm.models import RECORD_MODELS, Deal, record_model
 from crm.redirects import redirect_next
 from crm.selectors import record_choices, record_get
+from mailsync.inbound.addresses import deal_address_for
 from mailsync.models import Attachment, Message, Participant, Thread
 from mailsync.routing import links, sharing
 from mailsync.selectors.access import (
@@ -398,3 +399,27 @@ def thread_visibility(request, pk):
         request, _("Who sees this thread: %(v)s.") % {"v": thread.get_visibility_display()}
     )
     return redirect_next(request, "/")
+
+
+@login_required
+@require_POST
+def deal_address_create(request, pk):
+    """Give the deal its own BCC address (mail sent to it goes straight onto this deal). Anyone
+    who may see the deal may ask; the address is the same for all of them."""
+    deal = record_get(kind="deal", pk=pk, user=request.user)
+    address = deal_address_for(deal=deal)
+    if address is None:
+        messages.error(
+            request,
+            _(
+                "BCC addresses are not set up on this CRM: an operator must choose their domain "
+                "first (MAILSYNC_BCC_DOMAIN, see the README)."
+            ),
+        )
+    else:
+        messages.success(
+            request,
+            _("Mail sent or forwarded to %(address)s now goes onto this deal.")
+            % {"address": address.address},
+        )
+    return redirect_next(request, deal.get_absolute_url())

@@ -97,3 +97,28 @@ def test_mail_status_json_has_the_bcc_address(alice):
     call_command("mail_status", alice.username, "--json", stdout=out)
 
     assert json.loads(out.getvalue())["bcc_address"] == bcc_address_for(user=alice).address
+
+
+def test_a_deal_address_is_created_from_the_deal_page(alice_client, alice):
+    deal = DealFactory(owner=alice)
+    page = alice_client.get(deal.get_absolute_url()).content.decode()
+    assert "Create an address for this deal" in page
+    assert not InboundAddress.objects.filter(deal=deal).exists()
+
+    response = alice_client.post(f"/mail/deals/{deal.pk}/address/")
+
+    assert response.status_code == 302 and response["Location"] == deal.get_absolute_url()
+    address = InboundAddress.objects.get(deal=deal)
+    page = alice_client.get(deal.get_absolute_url()).content.decode()
+    assert f'<code id="deal-address">{address.address}</code>' in page
+    assert "now goes onto this deal" in page
+
+
+def test_another_team_cannot_give_a_deal_an_address(client, alice, charlie):
+    deal = DealFactory(owner=alice)
+    client.force_login(charlie)
+
+    response = client.post(f"/mail/deals/{deal.pk}/address/")
+
+    assert response.status_code == 404
+    assert not InboundAddress.objects.filter(deal=deal).exists()
