@@ -127,17 +127,7 @@ def mailbox_from_consent(sender, request, sociallogin, **kwargs):
         )
         return
     except MailError as error:  # the provider's answer cannot keep the CRM connected
-        info = code_info(error.code)
-        messages.error(
-            request,
-            _("%(title)s. %(help)s %(provider)s said: “%(words)s”")
-            % {
-                "title": info.title,
-                "help": info.help,
-                "provider": label,
-                "words": error.server_words,
-            },
-        )
+        _provider_said(request, label, error.code, error.server_words)
         return
     except Exception:
         log.exception("connecting a %s mailbox failed", provider)
@@ -164,6 +154,16 @@ def mailbox_from_consent(sender, request, sociallogin, **kwargs):
             "help": info.help,
             "words": failed.detail,
         },
+    )
+
+
+def _provider_said(request, label: str, code: str, words: str) -> None:
+    """Tell the rep what the provider's refusal means (the catalogue) and its own words."""
+    info = code_info(code)
+    messages.error(
+        request,
+        _("%(title)s. %(help)s %(provider)s said: “%(words)s”")
+        % {"title": info.title, "help": info.help, "provider": label, "words": words},
     )
 
 
@@ -217,12 +217,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         elif any(code in description for code in CONSENT_CODES) or (
             request.GET.get("error") == "consent_required"
         ):
-            info = code_info("oauth_consent_required")
-            messages.error(
-                request,
-                _("%(title)s. %(help)s %(provider)s said: “%(words)s”")
-                % {"title": info.title, "help": info.help, "provider": label, "words": description},
-            )
+            _provider_said(request, label, "oauth_consent_required", description)
         else:
             messages.error(
                 request,
